@@ -1,0 +1,51 @@
+# The two commands a newcomer needs are `make run` and `make test`; everything else is optional.
+SHELL := /bin/bash
+PYTHON ?= python3
+BACKEND := backend
+VENV := $(BACKEND)/.venv
+UV := $(VENV)/bin/uv
+UV_VERSION := 0.13.9
+# uv must never download an interpreter; the machine's Python 3.11+ is the one we use.
+export UV_PYTHON_DOWNLOADS := never
+export UV_PROJECT_ENVIRONMENT := $(abspath $(VENV))
+
+.PHONY: install run dev token test test-pgbouncer lint typecheck migrations-check migrate check bench clean
+
+# The virtual environment is rebuilt whenever the lock file changes.
+$(VENV)/.installed: $(BACKEND)/pyproject.toml $(BACKEND)/uv.lock
+	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	@test -x $(UV) || $(VENV)/bin/python -m pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
+	cd $(BACKEND) && $(abspath $(UV)) sync --locked --quiet
+	@touch $@
+
+install: $(VENV)/.installed
+
+## Serve the API with production settings (embedded PostgreSQL when DATABASE_URL is unset).
+run: install
+	cd $(BACKEND) && .venv/bin/python -m app.serve
+
+## Print a development token: make token SUB=alice [EMAIL=alice@example.com]
+token: install
+	@cd $(BACKEND) && .venv/bin/python -m app.auth.dev_token --sub "$(SUB)" $(if $(EMAIL),--email "$(EMAIL)")
+
+## Run the whole test suite (embedded PostgreSQL unless TEST_DATABASE_URL names a server).
+test: install
+	cd $(BACKEND) && .venv/bin/python -m pytest $(PYTEST_ARGS)
+
+lint: install
+	cd $(BACKEND) && .venv/bin/ruff check . && .venv/bin/ruff format --check .
+
+typecheck: install
+	cd $(BACKEND) && .venv/bin/mypy
+
+## Fails when the SQLModel tables and the Alembic migrations disagree.
+migrations-check: install
+	cd $(BACKEND) && .venv/bin/python -m app.core.migrate check
+
+migrate: install
+	cd $(BACKEND) && .venv/bin/python -m app.core.migrate upgrade
+
+check: lint typecheck migrations-check test
+
+clean:
+	rm -rf $(VENV)

@@ -1,0 +1,117 @@
+"""Every error leaves the API as JSON `{"detail": ..., "code": ...}`, never as a stack trace."""
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from app.core.database import DatabaseUnavailable
+
+logger = logging.getLogger("app.errors")
+
+DATABASE_RETRY_AFTER_SECONDS = 5
+
+# Codes for errors raised by the framework itself rather than by our handlers.
+STATUS_CODES = {
+    400: "bad_request",
+    401: "not_authenticated",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "validation_error",
+    429: "rate_limited",
+    503: "service_unavailable",
+}
+
+
+class ErrorBody(BaseModel):
+    """The shape of every error response (documented in the OpenAPI schema)."""
+
+    detail: str | list[dict[str, Any]]
+    code: str
+
+
+class ApiError(Exception):
+    """An expected failure with a stable machine-readable code."""
+
+    def __init__(
+        self,
+        status_code: int,
+        code: str,
+        detail: str,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.status_code = status_code
+        self.code = code
+        self.detail = detail
+        self.headers = dict(headers or {})
+
+
+def error_response(
+    status_code: int, code: str, detail: Any, headers: Mapping[str, str] | None = None
+) -> JSONResponse:
+    return JSONResponse({"detail": detail, "code": code}, status_code, headers=headers)
+
+
+async def _api_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ApiError)
+    return error_response(exc.status_code, exc.code, exc.detail, exc.headers)
+
+
+async def _http_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    code = STATUS_CODES.get(exc.status_code, "error")
+    return error_response(exc.status_code, code, exc.detail, exc.headers)
+
+
+def _json_safe(error: Mapping[str, Any]) -> dict[str, Any]:
+    # pydantic puts the raised exception object in `ctx`; keep its message only.
+    cleaned = dict(error)
+    if "ctx" in cleaned:
+        cleaned["ctx"] = {key: str(value) for key, value in cleaned["ctx"].items()}
+    cleaned.pop("url", None)
+    result: dict[str, Any] = jsonable_encoder(cleaned)
+    return result
+
+
+async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = [_json_safe(error) for error in exc.errors()]
+    code = (
+        "invalid_json"
+        if any(e.get("type") == "json_invalid" for e in errors)
+        else "validation_error"
+    )
+    return error_response(422, code, errors)
+
+
+async def _database_unavailable(_: Request, exc: Exception) -> JSONResponse:
+    logger.warning("database unavailable: %s", exc)
+    return error_response(
+        503,
+        "database_unavailable",
+        "The database is unavailable; retry shortly.",
+        {"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)},
+    )
+
+
+async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+    logger.exception("unhandled error", exc_info=exc)
+    return error_response(500, "internal_error", "Internal server error.")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(ApiError, _api_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(DatabaseUnavailable, _database_unavailable)
+    app.add_exception_handler(Exception, _unexpected)

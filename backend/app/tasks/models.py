@@ -1,0 +1,43 @@
+import uuid
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlmodel import Field, SQLModel
+
+TITLE_MAX_LENGTH = 255
+DESCRIPTION_MAX_LENGTH = 2000
+
+
+def _timestamp_column() -> sa.Column[datetime]:
+    return sa.Column(sa.DateTime(timezone=True), nullable=False, server_default=sa.text("now()"))
+
+
+class Task(SQLModel, table=True):
+    """A task belongs to exactly one user; every query on it is scoped by `owner_id`."""
+
+    __tablename__ = "tasks"
+
+    id: uuid.UUID = Field(
+        sa_column=sa.Column(sa.Uuid, primary_key=True, server_default=sa.text("gen_random_uuid()"))
+    )
+    owner_id: str = Field(
+        sa_column=sa.Column(
+            sa.String(255), sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False
+        )
+    )
+    title: str = Field(max_length=TITLE_MAX_LENGTH)
+    description: str | None = Field(default=None, max_length=DESCRIPTION_MAX_LENGTH)
+    completed: bool = Field(
+        default=False, sa_column_kwargs={"server_default": sa.false(), "nullable": False}
+    )
+    created_at: datetime = Field(sa_column=_timestamp_column())
+    updated_at: datetime = Field(sa_column=_timestamp_column())
+
+
+# Serves the list (one owner, newest first, ties by id) straight from the index, no sort.
+sa.Index(
+    "ix_tasks_owner_created",
+    Task.__table__.c.owner_id,  # type: ignore[attr-defined]
+    Task.__table__.c.created_at.desc(),  # type: ignore[attr-defined]
+    Task.__table__.c.id.desc(),  # type: ignore[attr-defined]
+)

@@ -1,0 +1,134 @@
+from typing import Annotated, Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Body, Query, Response, status
+
+from app.auth.dependencies import CurrentUserId
+from app.core.database import DatabaseDep
+from app.core.errors import ErrorBody
+from app.tasks import service
+from app.tasks.dependencies import OwnTask, TaskIdPath, found, task_not_found
+from app.tasks.schemas import (
+    TaskCompletion,
+    TaskCreate,
+    TaskList,
+    TaskPublic,
+    TaskReplace,
+    TaskUpdate,
+)
+
+
+def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+    descriptions = {
+        401: "Missing, malformed, expired or untrusted token.",
+        403: "The path's user id is not the token's subject.",
+        404: "No such task for this user.",
+        413: "Request body over 1 MiB.",
+        422: "Invalid input; nothing was changed.",
+        503: "The database is unavailable; retry after `Retry-After` seconds.",
+    }
+    return {code: {"model": ErrorBody, "description": descriptions[code]} for code in codes}
+
+
+COMMON_ERRORS = _errors(401, 403, 422, 503)
+TASK_ERRORS = {**COMMON_ERRORS, **_errors(404)}
+BODY_ERRORS = _errors(413)
+
+router = APIRouter(prefix="/api/v1/{user_id}/tasks", tags=["tasks"], responses=COMMON_ERRORS)
+
+
+@router.get("", response_model=TaskList, summary="List the caller's tasks, newest first")
+async def list_tasks(
+    user_id: CurrentUserId,
+    db: DatabaseDep,
+    completed: Annotated[
+        bool | None, Query(description="Only completed (true) or open (false) tasks.")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> dict[str, Any]:
+    page = await service.list_tasks(db, user_id, completed=completed, limit=limit, offset=offset)
+    return {"tasks": page.tasks, "total": page.total, "limit": limit, "offset": offset}
+
+
+@router.post(
+    "",
+    response_model=TaskPublic,
+    status_code=status.HTTP_201_CREATED,
+    summary="Create a task",
+    responses=BODY_ERRORS,
+)
+async def create_task(
+    body: TaskCreate, user_id: CurrentUserId, db: DatabaseDep, response: Response
+) -> dict[str, Any]:
+    task = await service.create_task(
+        db, user_id, title=body.title, description=body.description, completed=body.completed
+    )
+    response.headers["Location"] = f"/api/v1/{quote(user_id, safe='')}/tasks/{task['id']}"
+    return task
+
+
+@router.get("/{task_id}", response_model=TaskPublic, responses=TASK_ERRORS, summary="Get one task")
+async def get_task(task: OwnTask) -> dict[str, Any]:
+    return task
+
+
+@router.put(
+    "/{task_id}",
+    response_model=TaskPublic,
+    responses={**TASK_ERRORS, **BODY_ERRORS},
+    summary="Replace a task",
+)
+async def replace_task(
+    task_id: TaskIdPath, body: TaskReplace, user_id: CurrentUserId, db: DatabaseDep
+) -> dict[str, Any]:
+    return found(
+        await service.replace_task(
+            db,
+            user_id,
+            task_id,
+            title=body.title,
+            description=body.description,
+            completed=body.completed,
+        )
+    )
+
+
+@router.patch(
+    "/{task_id}",
+    response_model=TaskPublic,
+    responses={**TASK_ERRORS, **BODY_ERRORS},
+    summary="Change some fields of a task",
+)
+async def update_task(
+    task_id: TaskIdPath, body: TaskUpdate, user_id: CurrentUserId, db: DatabaseDep
+) -> dict[str, Any]:
+    return found(await service.update_task(db, user_id, task_id, body.changes()))
+
+
+@router.patch(
+    "/{task_id}/complete",
+    response_model=TaskPublic,
+    responses={**TASK_ERRORS, **BODY_ERRORS},
+    summary="Set or toggle completion",
+)
+async def complete_task(
+    task_id: TaskIdPath,
+    user_id: CurrentUserId,
+    db: DatabaseDep,
+    body: Annotated[TaskCompletion | None, Body()] = None,
+) -> dict[str, Any]:
+    completed = body.completed if body is not None else None
+    return found(await service.set_completed(db, user_id, task_id, completed))
+
+
+@router.delete(
+    "/{task_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=TASK_ERRORS,
+    summary="Delete a task",
+)
+async def delete_task(task_id: TaskIdPath, user_id: CurrentUserId, db: DatabaseDep) -> Response:
+    if not await service.delete_task(db, user_id, task_id):
+        raise task_not_found()
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

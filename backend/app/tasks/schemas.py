@@ -1,0 +1,116 @@
+"""What goes in and out of the task routes. Tables are never request bodies."""
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictStr,
+    model_validator,
+)
+
+from app.tasks.models import DESCRIPTION_MAX_LENGTH, TITLE_MAX_LENGTH
+
+
+def _no_nul(value: str) -> str:
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    return value
+
+
+def _trimmed_title(value: str) -> str:
+    value = value.strip()
+    if not value:
+        raise ValueError("must not be empty or only whitespace")
+    if len(value) > TITLE_MAX_LENGTH:
+        raise ValueError(f"must be at most {TITLE_MAX_LENGTH} characters after trimming")
+    return _no_nul(value)
+
+
+Title = Annotated[
+    StrictStr,
+    AfterValidator(_trimmed_title),
+    Field(
+        description=(
+            f"1 to {TITLE_MAX_LENGTH} characters after trimming surrounding whitespace; "
+            "stored trimmed."
+        ),
+        examples=["Buy milk"],
+    ),
+]
+Description = Annotated[
+    StrictStr,
+    Field(max_length=DESCRIPTION_MAX_LENGTH, description="Stored as given."),
+    AfterValidator(_no_nul),
+]
+
+
+class _Input(BaseModel):
+    # Unknown fields are errors: a body can never set id, owner_id or timestamps.
+    model_config = ConfigDict(extra="forbid")
+
+
+class TaskCreate(_Input):
+    title: Title
+    description: Description | None = None
+    completed: StrictBool = False
+
+
+class TaskReplace(_Input):
+    """PUT: a full replacement; missing optional fields return to their defaults."""
+
+    title: Title
+    description: Description | None = None
+    completed: StrictBool = False
+
+
+class TaskUpdate(_Input):
+    """PATCH: only the fields present change; `description` may be null, `title` may not."""
+
+    title: Title | None = None
+    description: Description | None = None
+    completed: StrictBool | None = None
+
+    @model_validator(mode="after")
+    def _no_null_for_required_columns(self) -> "TaskUpdate":
+        for name in ("title", "completed"):
+            if name in self.model_fields_set and getattr(self, name) is None:
+                raise ValueError(f"{name} may be changed but not set to null")
+        return self
+
+    def changes(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.model_fields_set}
+
+
+class TaskCompletion(_Input):
+    """Body of `/complete`: `completed` sets the state; leave it out to toggle."""
+
+    completed: StrictBool | None = None
+
+    @model_validator(mode="after")
+    def _no_null(self) -> "TaskCompletion":
+        if "completed" in self.model_fields_set and self.completed is None:
+            raise ValueError("completed must be true or false; leave it out to toggle")
+        return self
+
+
+class TaskPublic(BaseModel):
+    id: uuid.UUID
+    title: str
+    description: str | None
+    completed: bool
+    owner_id: str
+    created_at: datetime
+    updated_at: datetime
+
+
+class TaskList(BaseModel):
+    tasks: list[TaskPublic]
+    total: int = Field(description="How many tasks match the filter, across all pages.")
+    limit: int
+    offset: int

@@ -1,0 +1,25 @@
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlmodel import Field, SQLModel
+
+# Identity providers' user ids are opaque strings (Better Auth's are 32 characters).
+USER_ID_MAX_LENGTH = 255
+EMAIL_MAX_LENGTH = 320
+
+
+class User(SQLModel, table=True):
+    """A person known to the backend since the first valid token carrying their `sub`.
+
+    The table is `users`: `user` is reserved in PostgreSQL and is Better Auth's own table.
+    """
+
+    __tablename__ = "users"
+
+    id: str = Field(primary_key=True, max_length=USER_ID_MAX_LENGTH)
+    email: str | None = Field(default=None, max_length=EMAIL_MAX_LENGTH)
+    created_at: datetime = Field(
+        sa_column=sa.Column(
+            sa.DateTime(timezone=True), nullable=False, server_default=sa.text("now()")
+        )
+    )

@@ -1,0 +1,29 @@
+"""Users are provisioned from token claims: created on first sight, email kept current."""
+
+from cachetools import LRUCache
+
+from app.core.database import Database
+
+# Per-process memory of (user id -> email) already stored, so that a request from a known
+# user costs no write. Bounded: a forgotten user is simply upserted again (a no-op).
+_known: LRUCache[str, str | None] = LRUCache(maxsize=20_000)
+
+_UPSERT_USER = """
+INSERT INTO users (id, email) VALUES ($1, $2)
+ON CONFLICT (id) DO UPDATE SET email = EXCLUDED.email
+WHERE EXCLUDED.email IS NOT NULL AND users.email IS DISTINCT FROM EXCLUDED.email
+"""
+
+
+async def ensure_user(db: Database, user_id: str, email: str | None) -> None:
+    """Create the user row if missing (race-free), update its email if the claim changed."""
+    if user_id in _known and (email is None or _known[user_id] == email):
+        return
+    async with db.connection() as conn:
+        await conn.execute(_UPSERT_USER, user_id, email)
+    _known[user_id] = email
+
+
+def forget_user(user_id: str) -> None:
+    """Drop the cached knowledge of a user, e.g. after its row was found missing."""
+    _known.pop(user_id, None)

@@ -1,0 +1,45 @@
+"""Alembic runs on the same driver as the app (asyncpg), with the same URL translation."""
+
+import asyncio
+from logging.config import fileConfig
+
+import asyncpg
+from alembic import context
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import create_async_engine
+from sqlmodel import SQLModel
+
+import app.tasks.models
+import app.users.models  # noqa: F401  (registers the tables on SQLModel.metadata)
+from app.core.database import parse_database_url
+
+config = context.config
+if config.config_file_name is not None and config.attributes.get("configure_logging", True):
+    fileConfig(config.config_file_name, disable_existing_loggers=False)
+
+target_metadata = SQLModel.metadata
+
+
+def _run(connection: Connection) -> None:
+    context.configure(connection=connection, target_metadata=target_metadata, compare_type=True)
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+async def _run_online() -> None:
+    params = parse_database_url(config.attributes["database_url"])
+
+    async def connect() -> asyncpg.Connection:
+        return await asyncpg.connect(params.dsn, timeout=params.connect_timeout or 10)
+
+    engine = create_async_engine("postgresql+asyncpg://", async_creator=connect)
+    try:
+        async with engine.connect() as connection:
+            await connection.run_sync(_run)
+    finally:
+        await engine.dispose()
+
+
+if context.is_offline_mode():
+    raise SystemExit("Offline (--sql) migrations are not supported; run against a database.")
+asyncio.run(_run_online())

@@ -1,0 +1,133 @@
+"""Shared fixtures: a real PostgreSQL (the embedded one, or TEST_DATABASE_URL's server), a
+fresh database migrated from empty for the session, and a clean state for every test."""
+
+import asyncio
+import os
+import secrets
+import tempfile
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import httpx
+import jwt
+import pytest
+from fastapi import FastAPI
+
+from app.core import migrate
+from app.core.config import Settings
+from app.core.database import parse_database_url
+from app.core.embedded import start_embedded_postgres
+from app.main import create_app
+from app.users import service as users_service
+
+TEST_SECRET = "test-secret-" + "x" * 40
+TokenFactory = Callable[..., str]
+
+
+@pytest.fixture(scope="session")
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+def _with_database(url: str, name: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path=f"/{name}"))
+
+
+async def _admin(url: str, sql: str) -> None:
+    conn = await asyncpg.connect(parse_database_url(url).dsn)
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(scope="session")
+def server_url() -> Iterator[str]:
+    """A URL on the PostgreSQL server the tests use (not yet the test database)."""
+    given = os.environ.get("TEST_DATABASE_URL")
+    if given:
+        yield given
+        return
+    with tempfile.TemporaryDirectory(prefix="todo-test-pg-") as data_dir:
+        yield start_embedded_postgres(Path(data_dir), database="postgres")
+
+
+@pytest.fixture(scope="session")
+def database_url(server_url: str) -> Iterator[str]:
+    """A database created for this run and migrated from empty with Alembic."""
+    name = f"todo_test_{secrets.token_hex(4)}"
+    asyncio.run(_admin(server_url, f'CREATE DATABASE "{name}"'))
+    url = _with_database(server_url, name)
+    try:
+        migrate.upgrade(url)
+        yield url
+    finally:
+        asyncio.run(_admin(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    return Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        app_env="test",
+        database_url=database_url,
+        jwt_secret=TEST_SECRET,
+    )
+
+
+@pytest.fixture
+async def clean_database(database_url: str) -> None:
+    """Every test starts with no users and no tasks, and an empty provisioning cache."""
+    await _admin(database_url, "TRUNCATE users, tasks")
+    users_service._known.clear()
+
+
+@pytest.fixture
+async def app(settings: Settings, clean_database: None) -> AsyncIterator[FastAPI]:
+    application = create_app(settings)
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+@pytest.fixture
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+        yield http
+
+
+@pytest.fixture
+async def db(database_url: str) -> AsyncIterator[asyncpg.Connection]:
+    """A direct connection for checking what is (not) stored."""
+    conn = await asyncpg.connect(parse_database_url(database_url).dsn)
+    try:
+        yield conn
+    finally:
+        await conn.close()
+
+
+def make_token(
+    sub: str | None = "alice",
+    *,
+    secret: str = TEST_SECRET,
+    algorithm: str = "HS256",
+    lifetime: int = 600,
+    headers: dict[str, Any] | None = None,
+    **claims: Any,
+) -> str:
+    now = int(time.time())
+    payload: dict[str, Any] = {"iat": now, "exp": now + lifetime}
+    if sub is not None:
+        payload["sub"] = sub
+    payload.update(claims)
+    payload = {key: value for key, value in payload.items() if value is not None}
+    return jwt.encode(payload, secret, algorithm=algorithm, headers=headers)
+
+
+def auth(sub: str = "alice", **claims: Any) -> dict[str, str]:
+    return {"Authorization": f"Bearer {make_token(sub, **claims)}"}
