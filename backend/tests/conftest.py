@@ -7,6 +7,7 @@ import secrets
 import tempfile
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -99,6 +100,27 @@ async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
         yield http
+
+
+ClientFactory = Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]]
+
+
+@pytest.fixture
+def client_with(settings: Settings, clean_database: None) -> ClientFactory:
+    """Like `client`, on an app whose settings differ: `async with client_with(jwt_issuer=...)`,
+    or `client_with(some_settings)` for settings built from scratch."""
+
+    @asynccontextmanager
+    async def open_client(
+        base: Settings | None = None, **changes: Any
+    ) -> AsyncIterator[httpx.AsyncClient]:
+        application = create_app((base or settings).model_copy(update=changes))
+        async with application.router.lifespan_context(application):
+            transport = httpx.ASGITransport(app=application, raise_app_exceptions=False)
+            async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+                yield http
+
+    return open_client
 
 
 @pytest.fixture

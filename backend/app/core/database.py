@@ -6,6 +6,7 @@ SQLModel still defines the tables, and Alembic migrates them.
 """
 
 import asyncio
+import math
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -61,11 +62,22 @@ def parse_database_url(url: str) -> ConnectParameters:
     connect_timeout: float | None = None
     for key, value in parse_qsl(parts.query, keep_blank_values=True):
         if key == "connect_timeout":
-            connect_timeout = float(value) if value else None
+            connect_timeout = _seconds(value)
         elif key not in LIBPQ_ONLY_PARAMETERS:
             kept.append((key, value))
     dsn = urlunsplit(("postgresql", parts.netloc, parts.path, urlencode(kept), ""))
     return ConnectParameters(dsn=dsn, connect_timeout=connect_timeout)
+
+
+def _seconds(value: str) -> float | None:
+    """connect_timeout as libpq reads it; empty or 0 (no limit of its own) leaves ours."""
+    try:
+        seconds = float(value or 0)
+    except ValueError:
+        seconds = math.nan
+    if not math.isfinite(seconds) or seconds < 0:
+        raise InvalidDatabaseUrl(f"connect_timeout must be a number of seconds (got {value!r})")
+    return seconds or None
 
 
 # Errors that mean "the server or the connection to it is gone", not "the query is wrong".

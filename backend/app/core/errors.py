@@ -1,6 +1,7 @@
 """Every error leaves the API as JSON `{"detail": ..., "code": ...}`, never as a stack trace."""
 
 import logging
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -69,8 +70,23 @@ async def _api_error(_: Request, exc: Exception) -> JSONResponse:
 
 async def _http_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 400 and isinstance(exc.__cause__, ValueError | RecursionError):
+        # FastAPI answers 400 when a body is not UTF-8 or nests too deeply for the JSON
+        # parser; to the caller that is malformed JSON like any other, so 422 as documented.
+        return error_response(422, "invalid_json", [_unreadable_json(exc.__cause__)])
     code = STATUS_CODES.get(exc.status_code, "error")
     return error_response(exc.status_code, code, exc.detail, exc.headers)
+
+
+def _unreadable_json(cause: BaseException) -> dict[str, Any]:
+    reason = "too deeply nested" if isinstance(cause, RecursionError) else "not UTF-8 text"
+    return {
+        "type": "json_invalid",
+        "loc": ["body"],
+        "msg": "JSON decode error",
+        "input": {},
+        "ctx": {"error": f"The body is {reason}."},
+    }
 
 
 def _json_safe(error: Mapping[str, Any]) -> dict[str, Any]:
@@ -79,8 +95,22 @@ def _json_safe(error: Mapping[str, Any]) -> dict[str, Any]:
     if "ctx" in cleaned:
         cleaned["ctx"] = {key: str(value) for key, value in cleaned["ctx"].items()}
     cleaned.pop("url", None)
-    result: dict[str, Any] = jsonable_encoder(cleaned)
+    result: dict[str, Any] = _encodable(jsonable_encoder(cleaned))
     return result
+
+
+def _encodable(value: Any) -> Any:
+    """The rejected input echoed back must itself be valid JSON in UTF-8: JSON bodies may
+    carry NaN, Infinity and unpaired surrogates, which the response encoder refuses."""
+    if isinstance(value, str):
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, list):
+        return [_encodable(item) for item in value]
+    if isinstance(value, dict):
+        return {_encodable(key): _encodable(item) for key, item in value.items()}
+    return value
 
 
 async def _validation_error(_: Request, exc: Exception) -> JSONResponse:

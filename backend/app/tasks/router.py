@@ -27,12 +27,23 @@ def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
         422: "Invalid input; nothing was changed.",
         503: "The database is unavailable; retry after `Retry-After` seconds.",
     }
-    return {code: {"model": ErrorBody, "description": descriptions[code]} for code in codes}
+    headers = {
+        401: {"WWW-Authenticate": {"description": "`Bearer`", "schema": {"type": "string"}}},
+        503: {"Retry-After": {"description": "Seconds to wait.", "schema": {"type": "integer"}}},
+    }
+    return {
+        code: {"model": ErrorBody, "description": descriptions[code]}
+        | ({"headers": headers[code]} if code in headers else {})
+        for code in codes
+    }
 
 
 COMMON_ERRORS = _errors(401, 403, 422, 503)
 TASK_ERRORS = {**COMMON_ERRORS, **_errors(404)}
 BODY_ERRORS = _errors(413)
+
+# PostgreSQL's OFFSET is a bigint: a larger value would fail in the driver, not here.
+MAX_OFFSET = 2**63 - 1
 
 router = APIRouter(prefix="/api/v1/{user_id}/tasks", tags=["tasks"], responses=COMMON_ERRORS)
 
@@ -45,7 +56,7 @@ async def list_tasks(
         bool | None, Query(description="Only completed (true) or open (false) tasks.")
     ] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> dict[str, Any]:
     page = await service.list_tasks(db, user_id, completed=completed, limit=limit, offset=offset)
     return {"tasks": page.tasks, "total": page.total, "limit": limit, "offset": offset}
@@ -56,7 +67,18 @@ async def list_tasks(
     response_model=TaskPublic,
     status_code=status.HTTP_201_CREATED,
     summary="Create a task",
-    responses=BODY_ERRORS,
+    responses={
+        status.HTTP_201_CREATED: {
+            "description": "Created.",
+            "headers": {
+                "Location": {
+                    "description": "The new task's URL: `/api/v1/{user_id}/tasks/{id}`.",
+                    "schema": {"type": "string"},
+                }
+            },
+        },
+        **BODY_ERRORS,
+    },
 )
 async def create_task(
     body: TaskCreate, user_id: CurrentUserId, db: DatabaseDep, response: Response

@@ -17,9 +17,15 @@ from pydantic import (
 from app.tasks.models import DESCRIPTION_MAX_LENGTH, TITLE_MAX_LENGTH
 
 
-def _no_nul(value: str) -> str:
+def _storable_text(value: str) -> str:
+    # PostgreSQL text cannot hold NUL, and an unpaired surrogate (which a JSON escape such
+    # as "\\ud800" produces) has no UTF-8 form: either would fail in the database instead.
     if "\x00" in value:
         raise ValueError("must not contain NUL characters")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("must be valid Unicode text (no unpaired surrogates)") from None
     return value
 
 
@@ -29,7 +35,7 @@ def _trimmed_title(value: str) -> str:
         raise ValueError("must not be empty or only whitespace")
     if len(value) > TITLE_MAX_LENGTH:
         raise ValueError(f"must be at most {TITLE_MAX_LENGTH} characters after trimming")
-    return _no_nul(value)
+    return _storable_text(value)
 
 
 Title = Annotated[
@@ -46,7 +52,7 @@ Title = Annotated[
 Description = Annotated[
     StrictStr,
     Field(max_length=DESCRIPTION_MAX_LENGTH, description="Stored as given."),
-    AfterValidator(_no_nul),
+    AfterValidator(_storable_text),
 ]
 
 

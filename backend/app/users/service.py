@@ -17,6 +17,8 @@ WHERE EXCLUDED.email IS NOT NULL AND users.email IS DISTINCT FROM EXCLUDED.email
 
 async def ensure_user(db: Database, user_id: str, email: str | None) -> None:
     """Create the user row if missing (race-free), update its email if the claim changed."""
+    if email is not None and not _storable(email):
+        email = None
     if user_id in _known and (email is None or _known[user_id] == email):
         return
     async with db.connection() as conn:
@@ -27,3 +29,12 @@ async def ensure_user(db: Database, user_id: str, email: str | None) -> None:
 def forget_user(user_id: str) -> None:
     """Drop the cached knowledge of a user, e.g. after its row was found missing."""
     _known.pop(user_id, None)
+
+
+def _storable(text: str) -> bool:
+    # A claim may carry an unpaired surrogate (a JSON escape), which has no UTF-8 form.
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
