@@ -6,6 +6,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from app.auth.tokens import TokenVerifier
+from app.auth.verifiers import token_verifier_for
 from app.core.body_limit import BodySizeLimitMiddleware
 from app.core.config import Settings, get_settings
 from app.core.database import Database
@@ -30,9 +31,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         database = Database(settings, database_url_for(settings))
         await database.open()
         app.state.database = database
+        verifier: TokenVerifier = app.state.token_verifier
+        # JWKS mode fetches the provider's keys here, so first requests need no fetch.
+        await verifier.open()
         try:
             yield
         finally:
+            await verifier.close()
             await database.close()
 
     app = FastAPI(
@@ -41,7 +46,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description=DESCRIPTION,
         lifespan=lifespan,
     )
-    app.state.token_verifier = TokenVerifier(settings)
+    app.state.token_verifier = token_verifier_for(settings)
     install_error_handlers(app)
     app.add_middleware(BodySizeLimitMiddleware)
     app.include_router(health_router)

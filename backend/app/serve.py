@@ -26,7 +26,8 @@ def main() -> int:
     # Worker processes read the same database, whatever chose it.
     os.environ["DATABASE_URL"] = database_url
     migrate.upgrade(settings.database_url_direct or database_url)
-    settings.signing_secret()  # create the development secret once, before workers race for it
+    if not settings.uses_jwks:  # JWKS mode verifies with the provider's keys: no secret
+        settings.signing_secret()  # create the development secret once, before workers race for it
     workers = settings.workers or os.cpu_count() or 1
     uvicorn.run(
         "app.main:create_app",

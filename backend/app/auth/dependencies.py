@@ -5,7 +5,7 @@ from typing import Annotated
 from fastapi import Depends, Path, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from app.auth.tokens import Claims, InvalidToken, TokenVerifier
+from app.auth.tokens import Claims, IdentityProviderUnavailable, InvalidToken, TokenVerifier
 from app.core.database import DatabaseDep
 from app.core.errors import ApiError
 from app.users.service import ensure_user
@@ -33,9 +33,16 @@ async def token_claims(
     if credentials is None:
         raise _unauthorized("Missing bearer token.", "not_authenticated")
     try:
-        return verifier.verify(credentials.credentials)
+        return await verifier.verify(credentials.credentials)
     except InvalidToken as exc:
         raise _unauthorized(str(exc), "invalid_token", "invalid_token") from exc
+    except IdentityProviderUnavailable as exc:
+        raise ApiError(
+            503,
+            "identity_provider_unavailable",
+            "The identity provider's signing keys could not be fetched; retry shortly.",
+            {"Retry-After": str(exc.retry_after_seconds)},
+        ) from exc
 
 
 UserIdPath = Annotated[

@@ -47,6 +47,13 @@ def main(argv: list[str] | None = None) -> int:
     if settings.is_production:
         print("make token refuses to mint tokens when APP_ENV=production.", file=sys.stderr)
         return 2
+    if settings.uses_jwks:
+        print(
+            "make token mints shared-secret (HS256) tokens, which JWT_JWKS_URL mode never accepts: "
+            "sign in through your identity provider and use the token it issues.",
+            file=sys.stderr,
+        )
+        return 2
     print(
         mint(
             settings.signing_secret(),

@@ -1,19 +1,26 @@
-"""Verification of bearer tokens issued by the identity provider. No session is kept."""
+"""What every token verifier shares: the interface, the claims it yields, its errors and the
+claim rules. No session is kept: each token is verified on its own."""
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import jwt
 
-from app.core.config import Settings
 from app.users.models import EMAIL_MAX_LENGTH, USER_ID_MAX_LENGTH
 
-SHARED_SECRET_ALGORITHMS = ["HS256"]
 REQUIRED_CLAIMS = ["sub", "exp", "iat"]
 
 
 class InvalidToken(Exception):
     """The token cannot be trusted; the message says why (safe to show the caller)."""
+
+
+class IdentityProviderUnavailable(Exception):
+    """No signing key of the identity provider has ever been fetched, so nothing can be verified."""
+
+    def __init__(self, retry_after_seconds: int) -> None:
+        super().__init__("The identity provider's signing keys could not be fetched.")
+        self.retry_after_seconds = retry_after_seconds
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,34 +29,46 @@ class Claims:
     email: str | None
 
 
-class TokenVerifier:
-    """Verifies HS256 tokens signed with the shared secret (JWT_SECRET / BETTER_AUTH_SECRET)."""
+class TokenVerifier(Protocol):
+    """One per application (app.state.token_verifier), opened and closed with its lifespan."""
 
-    def __init__(self, settings: Settings) -> None:
-        self._key = settings.signing_secret()
-        self._issuer = settings.jwt_issuer
-        self._audience = settings.jwt_audience
-        self._leeway = settings.jwt_leeway_seconds
+    async def open(self) -> None: ...
 
-    def verify(self, token: str) -> Claims:
-        try:
-            payload: dict[str, Any] = jwt.decode(
-                token,
-                self._key,
-                # Only the algorithm of this mode: never "none", never one the token picks.
-                algorithms=SHARED_SECRET_ALGORITHMS,
-                issuer=self._issuer,
-                audience=self._audience,
-                leeway=self._leeway,
-                options={"require": REQUIRED_CLAIMS, "verify_aud": self._audience is not None},
-            )
-        except jwt.ExpiredSignatureError as exc:
-            raise InvalidToken("The token has expired.") from exc
-        except jwt.ImmatureSignatureError as exc:
-            raise InvalidToken("The token is not valid yet.") from exc
-        except jwt.InvalidTokenError as exc:
-            raise InvalidToken(f"The token is invalid: {exc}") from exc
-        return claims_from_payload(payload)
+    async def close(self) -> None: ...
+
+    async def verify(self, token: str) -> Claims:
+        """The token's claims, or InvalidToken (401) / IdentityProviderUnavailable (503)."""
+        ...
+
+
+def decode_payload(
+    token: str,
+    key: Any,
+    *,
+    algorithms: list[str],
+    issuer: str | None,
+    audience: str | None,
+    leeway: int,
+) -> dict[str, Any]:
+    """Checks signature and registered claims; every failure becomes InvalidToken."""
+    try:
+        payload: dict[str, Any] = jwt.decode(
+            token,
+            key,
+            # Only the algorithms of the configured mode: never "none", never one the token picks.
+            algorithms=algorithms,
+            issuer=issuer,
+            audience=audience,
+            leeway=leeway,
+            options={"require": REQUIRED_CLAIMS, "verify_aud": audience is not None},
+        )
+    except jwt.ExpiredSignatureError as exc:
+        raise InvalidToken("The token has expired.") from exc
+    except jwt.ImmatureSignatureError as exc:
+        raise InvalidToken("The token is not valid yet.") from exc
+    except jwt.InvalidTokenError as exc:
+        raise InvalidToken(f"The token is invalid: {exc}") from exc
+    return payload
 
 
 def claims_from_payload(payload: dict[str, Any]) -> Claims:

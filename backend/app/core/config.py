@@ -4,13 +4,32 @@ import secrets
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
+from urllib.parse import urlsplit
 
-from pydantic import AliasChoices, Field, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import AliasChoices, Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 BACKEND_DIR = Path(__file__).resolve().parents[2]
 MIN_PRODUCTION_SECRET_BYTES = 32
+
+# The two identity modes never share an algorithm: accepting HS256 next to public keys is the
+# classic algorithm-confusion hole (an HS256 token "signed" with the public key's bytes).
+SHARED_SECRET_ALGORITHMS = ("HS256",)
+JWKS_DEFAULT_ALGORITHMS = ("EdDSA", "ES256", "RS256")
+JWKS_SUPPORTED_ALGORITHMS = (
+    "EdDSA",
+    "ES256",
+    "ES384",
+    "ES512",
+    "RS256",
+    "RS384",
+    "RS512",
+    "PS256",
+    "PS384",
+    "PS512",
+)
+
 
 
 class Environment(StrEnum):
@@ -57,9 +76,47 @@ class Settings(BaseSettings):
     jwt_issuer: str | None = None
     jwt_audience: str | None = None
     jwt_leeway_seconds: Annotated[int, Field(ge=0, le=300)] = 30
+    # JWKS mode when set: tokens are verified with the identity provider's published public keys
+    # (Better Auth: <base URL>/api/auth/jwks) and JWT_SECRET is not used.
+    jwt_jwks_url: str | None = None
+    # Comma-separated; empty means the mode's default (HS256, or EdDSA,ES256,RS256 with JWKS).
+    jwt_algorithms: Annotated[tuple[str, ...], NoDecode] = ()
+    jwt_jwks_cache_ttl_seconds: Annotated[float, Field(gt=0)] = 300.0
+    # At most one refetch per this many seconds for tokens naming an unknown key id.
+    jwt_jwks_cooldown_seconds: Annotated[float, Field(ge=0)] = 30.0
+    jwt_jwks_timeout_seconds: Annotated[float, Field(gt=0, le=60)] = 3.0
 
     data_dir: Path = BACKEND_DIR / ".data"
     log_level: str = "info"
+
+    @field_validator("jwt_jwks_url", mode="before")
+    @classmethod
+    def _empty_url_is_unset(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("jwt_algorithms", mode="before")
+    @classmethod
+    def _split_algorithms(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            names = value.replace(" ", ",").split(",")
+            return tuple(name.strip() for name in names if name.strip())
+        return value
+
+    @model_validator(mode="after")
+    def _check_token_verification(self) -> "Settings":
+        if self.jwt_jwks_url is None:
+            self.jwt_algorithms = _shared_secret_algorithms(self.jwt_algorithms)
+        else:
+            _check_jwks_url(self.jwt_jwks_url)
+            if not self.jwt_issuer or not self.jwt_audience:
+                raise ConfigurationError(
+                    "JWT_JWKS_URL is set, so JWT_ISSUER and JWT_AUDIENCE must be set too "
+                    "(otherwise a token the same provider issued for another application would be "
+                    "accepted). "
+                    "For Better Auth both are the app's base URL, e.g. https://app.example.com."
+                )
+            self.jwt_algorithms = _jwks_algorithms(self.jwt_algorithms)
+        return self
 
     @model_validator(mode="after")
     def _refuse_unsafe_production(self) -> "Settings":
@@ -70,7 +127,10 @@ class Settings(BaseSettings):
             problems.append(
                 "DATABASE_URL must be set (the embedded database is for development only)"
             )
-        if not self.jwt_secret or len(self.jwt_secret.encode()) < MIN_PRODUCTION_SECRET_BYTES:
+        # In JWKS mode the provider's public keys verify tokens: there is no secret to protect.
+        if not self.uses_jwks and (
+            not self.jwt_secret or len(self.jwt_secret.encode()) < MIN_PRODUCTION_SECRET_BYTES
+        ):
             problems.append(
                 f"JWT_SECRET (or BETTER_AUTH_SECRET) must be at least "
                 f"{MIN_PRODUCTION_SECRET_BYTES} bytes; generate one with `openssl rand -base64 32`"
@@ -83,6 +143,10 @@ class Settings(BaseSettings):
     def is_production(self) -> bool:
         return self.app_env is Environment.PRODUCTION
 
+    @property
+    def uses_jwks(self) -> bool:
+        return self.jwt_jwks_url is not None
+
     def signing_secret(self) -> str:
         """The HS256 secret: the configured one, else a development secret kept under DATA_DIR."""
         if self.jwt_secret:
@@ -90,6 +154,48 @@ class Settings(BaseSettings):
         if self.is_production:  # unreachable after validation; kept as a guard
             raise ConfigurationError("JWT_SECRET is required in production")
         return _development_secret(self.data_dir)
+
+
+def _shared_secret_algorithms(given: tuple[str, ...]) -> tuple[str, ...]:
+    if given and tuple(name.upper() for name in given) != SHARED_SECRET_ALGORITHMS:
+        raise ConfigurationError(
+            f"JWT_ALGORITHMS={','.join(given)} is not allowed in shared-secret mode: "
+            "only HS256 is. "
+            f"To verify {', '.join(JWKS_DEFAULT_ALGORITHMS)} tokens, set JWT_JWKS_URL to your "
+            "identity provider's JWKS URL."
+        )
+    return SHARED_SECRET_ALGORITHMS
+
+
+def _jwks_algorithms(given: tuple[str, ...]) -> tuple[str, ...]:
+    if not given:
+        return JWKS_DEFAULT_ALGORITHMS
+    canonical = {name.upper(): name for name in JWKS_SUPPORTED_ALGORITHMS}
+    chosen = []
+    for name in given:
+        if name.upper().startswith("HS"):
+            raise ConfigurationError(
+                f"JWT_ALGORITHMS must not contain {name} when JWT_JWKS_URL is set: an HMAC "
+                "algorithm next to public keys lets anyone forge tokens by signing with the public "
+                "key (algorithm confusion). Leave JWT_ALGORITHMS unset for "
+                f"{','.join(JWKS_DEFAULT_ALGORITHMS)}."
+            )
+        if name.upper() not in canonical:
+            raise ConfigurationError(
+                f"JWT_ALGORITHMS contains {name!r}, which is not a supported public-key "
+                f"algorithm; choose from {','.join(JWKS_SUPPORTED_ALGORITHMS)}."
+            )
+        chosen.append(canonical[name.upper()])
+    return tuple(dict.fromkeys(chosen))
+
+
+def _check_jwks_url(url: str) -> None:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigurationError(
+            f"JWT_JWKS_URL={url!r} is not an http(s) URL; for Better Auth it is "
+            "<base URL>/api/auth/jwks, e.g. https://app.example.com/api/auth/jwks."
+        )
 
 
 def _development_secret(data_dir: Path) -> str:
