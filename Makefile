@@ -9,7 +9,7 @@ UV_VERSION := 0.13.9
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(abspath $(VENV))
 
-.PHONY: install run dev token test test-pgbouncer lint typecheck migrations-check migrate check bench clean
+.PHONY: install run dev token test test-pgbouncer lint typecheck migrations-check migrate check bench bench-smoke bench-tools clean
 
 # The virtual environment is rebuilt whenever the lock file changes.
 $(VENV)/.installed: $(BACKEND)/pyproject.toml $(BACKEND)/uv.lock
@@ -46,6 +46,21 @@ migrate: install
 	cd $(BACKEND) && .venv/bin/python -m app.core.migrate upgrade
 
 check: lint typecheck migrations-check test
+
+## Load-test the API against a raw-driver ceiling and write docs/performance.md (a few minutes;
+## the embedded PostgreSQL unless BENCH_DATABASE_URL names a server). BENCH_ARGS="--help" lists options.
+bench: install bench-tools
+	cd $(BACKEND) && .venv/bin/python -m bench.run $(BENCH_ARGS)
+
+## Seconds of the same harness on tiny data: checks it end to end, writes no report.
+bench-smoke: install bench-tools
+	cd $(BACKEND) && .venv/bin/python -m bench.run --smoke
+
+# The load generator: wrk from the distribution's packages.
+bench-tools:
+	@command -v wrk >/dev/null || { \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq wrk; }
 
 clean:
 	rm -rf $(VENV)

@@ -8,7 +8,7 @@ import sys
 import uvicorn
 
 from app.core import migrate
-from app.core.config import ConfigurationError, get_settings
+from app.core.config import ConfigurationError, Settings, get_settings
 from app.core.embedded import database_url_for
 
 # Seconds that in-flight requests get to finish after SIGTERM.
@@ -28,9 +28,18 @@ def main() -> int:
     migrate.upgrade(settings.database_url_direct or database_url)
     if not settings.uses_jwks:  # JWKS mode verifies with the provider's keys: no secret
         settings.signing_secret()  # create the development secret once, before workers race for it
+    serve("app.main:create_app", settings)
+    return 0
+
+
+def serve(factory: str, settings: Settings) -> None:
+    """Serve the app that `factory` ("module:function") builds, with production settings.
+
+    The benchmark serves its raw-driver ceiling through here too, so both run alike.
+    """
     workers = settings.workers or os.cpu_count() or 1
     uvicorn.run(
-        "app.main:create_app",
+        factory,
         factory=True,
         host=settings.host,
         port=settings.port,
@@ -39,7 +48,6 @@ def main() -> int:
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
         server_header=False,
     )
-    return 0
 
 
 if __name__ == "__main__":

@@ -1,0 +1,168 @@
+"""The raw-driver ceiling: the same routes, token checks, SQL and JSON as the product, on a
+bare ASGI callable with asyncpg and orjson, and no framework, validation or middleware.
+
+The benchmark serves it exactly like the product (same server, same worker count), so the
+ratio product/ceiling shows what the framework and the product's own code cost. It answers
+only the requests the benchmark sends; it is not a second implementation of the API.
+"""
+
+import os
+import uuid
+from typing import Any
+
+import asyncpg
+import jwt
+import orjson
+
+from app.core.database import parse_database_url
+
+_COLUMNS = "id, title, description, completed, owner_id, created_at, updated_at"
+_LIST = f"""
+SELECT c.total, t.*
+FROM (SELECT count(*) AS total FROM tasks WHERE owner_id = $1) AS c
+LEFT JOIN LATERAL (
+    SELECT {_COLUMNS} FROM tasks WHERE owner_id = $1
+    ORDER BY created_at DESC, id DESC LIMIT $2 OFFSET $3
+) AS t ON true
+"""
+_GET = f"SELECT {_COLUMNS} FROM tasks WHERE id = $1 AND owner_id = $2"
+_CREATE = f"""
+INSERT INTO tasks (owner_id, title, description, completed) VALUES ($1, $2, $3, $4)
+RETURNING {_COLUMNS}
+"""
+_PATCH_TITLE = f"""
+UPDATE tasks SET title = $3, updated_at = now() WHERE id = $1 AND owner_id = $2
+RETURNING {_COLUMNS}
+"""
+_PATCH_COMPLETED = f"""
+UPDATE tasks SET completed = $3, updated_at = now() WHERE id = $1 AND owner_id = $2
+RETURNING {_COLUMNS}
+"""
+_TOGGLE = f"""
+UPDATE tasks SET completed = NOT completed, updated_at = now() WHERE id = $1 AND owner_id = $2
+RETURNING {_COLUMNS}
+"""
+_DELETE = "DELETE FROM tasks WHERE id = $1 AND owner_id = $2"
+_TASK_KEYS = ("id", "title", "description", "completed", "owner_id", "created_at", "updated_at")
+
+Scope = dict[str, Any]
+Response = tuple[int, bytes]
+
+
+def _dumps(value: Any) -> bytes:
+    # asyncpg's UUID type is not one orjson knows natively; str() is its canonical form.
+    return orjson.dumps(value, default=str, option=orjson.OPT_UTC_Z)
+
+
+def _task(row: asyncpg.Record | None) -> dict[str, Any]:
+    assert row is not None
+    return {key: row[key] for key in _TASK_KEYS}
+
+
+class CeilingApp:
+    def __init__(self) -> None:
+        self.secret = os.environ["JWT_SECRET"]
+        self.pool: asyncpg.Pool | None = None
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        body = b""
+        more = True
+        while more:
+            message = await receive()
+            body += message.get("body", b"")
+            more = message.get("more_body", False)
+        status, payload = await self._handle(scope, body)
+        headers = [(b"content-type", b"application/json")]
+        if status == 204:
+            payload = b""
+        headers.append((b"content-length", str(len(payload)).encode()))
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": payload})
+
+    async def _lifespan(self, receive: Any, send: Any) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                dsn = parse_database_url(os.environ["DATABASE_URL"]).dsn
+                size = int(os.environ.get("DB_POOL_MAX_SIZE", "10"))
+                self.pool = await asyncpg.create_pool(dsn, min_size=size, max_size=size)
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                if self.pool is not None:
+                    await self.pool.close()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    def _subject(self, scope: Scope) -> str | None:
+        for name, value in scope["headers"]:
+            if name == b"authorization" and value.startswith(b"Bearer "):
+                try:
+                    claims = jwt.decode(
+                        value[7:].decode(),
+                        self.secret,
+                        algorithms=["HS256"],
+                        leeway=30,
+                        options={"require": ["sub", "exp", "iat"]},
+                    )
+                except jwt.InvalidTokenError:
+                    return None
+                sub = claims.get("sub")
+                return sub if isinstance(sub, str) else None
+        return None
+
+    async def _handle(self, scope: Scope, body: bytes) -> Response:
+        # /api/v1/{user_id}/tasks[/{task_id}[/complete]]
+        parts = scope["path"].split("/")
+        if len(parts) < 5 or parts[1:3] != ["api", "v1"] or parts[4] != "tasks":
+            return 404, b'{"detail":"Not Found","code":"not_found"}'
+        user_id = parts[3]
+        subject = self._subject(scope)
+        if subject is None:
+            return 401, b'{"detail":"Invalid token.","code":"invalid_token"}'
+        if subject != user_id:
+            return 403, b'{"detail":"Forbidden.","code":"forbidden"}'
+        assert self.pool is not None
+        method = scope["method"]
+        async with self.pool.acquire() as conn:
+            if len(parts) == 5:
+                if method == "GET":
+                    return 200, await self._list(conn, user_id)
+                data = orjson.loads(body)
+                row = await conn.fetchrow(
+                    _CREATE,
+                    user_id,
+                    data["title"].strip(),
+                    data.get("description"),
+                    data.get("completed", False),
+                )
+                return 201, _dumps(_task(row))
+            task_id = uuid.UUID(parts[5])
+            if len(parts) == 7 and method == "PATCH":
+                row = await conn.fetchrow(_TOGGLE, task_id, user_id)
+            elif method == "GET":
+                row = await conn.fetchrow(_GET, task_id, user_id)
+            elif method == "PATCH":
+                data = orjson.loads(body)
+                if "title" in data:
+                    row = await conn.fetchrow(_PATCH_TITLE, task_id, user_id, data["title"])
+                else:
+                    row = await conn.fetchrow(_PATCH_COMPLETED, task_id, user_id, data["completed"])
+            else:
+                status = await conn.execute(_DELETE, task_id, user_id)
+                return (204, b"") if status == "DELETE 1" else (404, b'{"code":"not_found"}')
+        if row is None:
+            return 404, b'{"detail":"Task not found.","code":"task_not_found"}'
+        return 200, _dumps(_task(row))
+
+    async def _list(self, conn: Any, user_id: str) -> bytes:
+        limit, offset = 50, 0
+        rows = await conn.fetch(_LIST, user_id, limit, offset)
+        tasks = [_task(row) for row in rows if row["id"] is not None]
+        return _dumps({"tasks": tasks, "total": rows[0]["total"], "limit": limit, "offset": offset})
+
+
+def create_app() -> CeilingApp:
+    return CeilingApp()

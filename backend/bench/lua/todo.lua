@@ -1,0 +1,136 @@
+-- wrk script for the Todo API benchmark (driven by bench/run.py).
+--
+-- Environment (read when the script loads, because wrk decides whether a script has
+-- delay() and response() before it calls init()):
+--   BENCH_DATA      file with one line per user: "<user id>\t<token>\t<task id>,<task id>,..."
+--   BENCH_MODE      "list" (the default page only) or "mix" (70/10/10/8/2)
+--   BENCH_THINK_MS  mean think time between a connection's requests; 0 = closed loop
+--
+-- wrk's Lua API has no per-connection state, so every request draws one of the users
+-- (as many users as connections), each with its own token.
+
+local data_path = os.getenv("BENCH_DATA")
+local mode = os.getenv("BENCH_MODE") or "list"
+local think_ms = tonumber(os.getenv("BENCH_THINK_MS") or "0")
+
+local users = {}
+local users_by_id = {}
+local created = {}     -- {user, task id} from this thread's 201 responses, deleted later
+
+local json = { ["Content-Type"] = "application/json" }
+
+local function load_users()
+  for line in io.lines(data_path) do
+    local id, token, tasks = line:match("^([^\t]+)\t([^\t]+)\t(.*)$")
+    local ids = {}
+    for task in tasks:gmatch("[^,]+") do ids[#ids + 1] = task end
+    local user = {
+      id = id,
+      auth = "Bearer " .. token,
+      tasks = ids,
+      base = "/api/v1/" .. id .. "/tasks",
+    }
+    users[#users + 1] = user
+    users_by_id[id] = user
+  end
+end
+
+function init(args)
+  -- Distinct Lua states get distinct table addresses: a cheap per-thread seed.
+  local address = tonumber(tostring({}):match("0x(%x+)"), 16) or 0
+  math.randomseed(os.time() + address)
+  statuses = {}  -- global: status code -> count (mix mode), read back by done()
+  load_users()
+end
+
+local function headers_for(user, with_body)
+  if with_body then
+    return { ["Authorization"] = user.auth, ["Content-Type"] = "application/json" }
+  end
+  return { ["Authorization"] = user.auth }
+end
+
+local function list(user)
+  return wrk.format("GET", user.base, headers_for(user, false))
+end
+
+local function a_task(user)
+  return user.base .. "/" .. user.tasks[math.random(#user.tasks)]
+end
+
+local function mixed(user)
+  local dice = math.random(100)
+  if dice <= 70 then
+    return list(user)
+  elseif dice <= 80 then
+    return wrk.format("GET", a_task(user), headers_for(user, false))
+  elseif dice <= 90 then
+    return wrk.format("POST", user.base, headers_for(user, true),
+      '{"title":"Benchmark task","description":"created under load"}')
+  elseif dice <= 94 then
+    local body = (dice % 2 == 0) and '{"title":"Renamed under load"}' or '{"completed":true}'
+    return wrk.format("PATCH", a_task(user), headers_for(user, true), body)
+  elseif dice <= 98 then
+    return wrk.format("PATCH", a_task(user) .. "/complete", headers_for(user, false))
+  end
+  -- Delete only tasks this thread created, so no request ever races for the same task.
+  local victim = table.remove(created)
+  if victim == nil then
+    return list(user)
+  end
+  return wrk.format("DELETE", victim[1].base .. "/" .. victim[2], headers_for(victim[1], false))
+end
+
+if mode == "mix" then
+  request = function()
+    return mixed(users[math.random(#users)])
+  end
+
+  response = function(status, headers, body)
+    statuses[status] = (statuses[status] or 0) + 1
+    if status == 201 then
+      local task = body:match('"id":"([^"]+)"')
+      local owner = users_by_id[body:match('"owner_id":"([^"]+)"')]
+      if task and owner then
+        created[#created + 1] = { owner, task }
+      end
+    end
+  end
+else
+  request = function()
+    return list(users[math.random(#users)])
+  end
+end
+
+if think_ms > 0 then
+  -- About one second per person, spread +-20% so connections do not move in lockstep.
+  delay = function()
+    return math.random(math.floor(think_ms * 0.8), math.floor(think_ms * 1.2))
+  end
+end
+
+local threads = {}
+function setup(thread)
+  threads[#threads + 1] = thread
+end
+
+function done(summary, latency, requests)
+  local codes = {}
+  for _, thread in ipairs(threads) do
+    local counted = thread:get("statuses")
+    if counted then
+      for code, count in pairs(counted) do
+        codes[#codes + 1] = string.format('"%d":%d', code, count)
+      end
+    end
+  end
+  local e = summary.errors
+  io.write(string.format(
+    'BENCH_JSON {"duration_us":%d,"requests":%d,"bytes":%d,' ..
+    '"errors":{"connect":%d,"read":%d,"write":%d,"status":%d,"timeout":%d},' ..
+    '"latency_us":{"p50":%d,"p90":%d,"p99":%d,"max":%d,"mean":%.1f},"statuses":[{%s}]}\n',
+    summary.duration, summary.requests, summary.bytes,
+    e.connect, e.read, e.write, e.status, e.timeout,
+    latency:percentile(50), latency:percentile(90), latency:percentile(99), latency.max,
+    latency.mean, table.concat(codes, "},{")))
+end

@@ -1,0 +1,225 @@
+"""`make bench`: seed a benchmark database, serve the product and the raw-driver ceiling as
+production does, load them with wrk, and write the results to docs/performance.md.
+
+    python -m bench.run                 # the full run (a few minutes)
+    python -m bench.run --smoke         # seconds, tiny data: checks the harness end to end
+    python -m bench.run --duration 60   # longer scenarios
+"""
+
+import argparse
+import os
+import resource
+import secrets
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from app.auth.dev_token import mint
+from bench import database, report
+from bench.database import Scale
+from bench.load import Result, Scenario, run_wrk
+from bench.servers import BACKEND_DIR, Served
+
+DEFAULT_SCALE = Scale(10_000, 50)
+LARGE_SCALE = Scale(100_000, 100)
+SMOKE_SCALE = Scale(200, 10)
+OUTPUT = BACKEND_DIR.parent / "docs" / "performance.md"
+RESULTS_DIR = BACKEND_DIR / "bench" / "results"
+BENCH_DATA_DIR = BACKEND_DIR / ".data" / "bench"
+THINK_MS = 1000
+STARTED = time.monotonic()
+
+
+def log(message: str) -> None:
+    print(f"[{time.monotonic() - STARTED:6.1f} s] {message}", flush=True)
+
+
+@dataclass
+class Measured:
+    """Everything one app did in this run."""
+
+    app: str
+    workers: int = 0
+    results: dict[str, Result] = field(default_factory=dict)
+    peak_rss_mb: dict[str, float] = field(default_factory=dict)  # scenario -> worst worker
+    app_cpu: dict[str, float] = field(default_factory=dict)  # scenario -> cores used
+    db_cpu: dict[str, float] = field(default_factory=dict)
+
+
+def parse_scale(text: str) -> Scale:
+    users, _, tasks = text.lower().partition("x")
+    return Scale(int(users), int(tasks))
+
+
+def raise_open_files_limit() -> None:
+    # 2000 connections need 2000+ descriptors in wrk and in the server's workers.
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = 65536 if hard == resource.RLIM_INFINITY else hard
+    if soft < wanted:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+    if resource.getrlimit(resource.RLIMIT_NOFILE)[0] < 4200:
+        sys.exit("bench needs `ulimit -n` of at least 4200 (2000 connections on both ends)")
+
+
+def write_users(path: Path, users: list[tuple[str, list[str]]], secret: str) -> None:
+    with path.open("w") as handle:
+        for user_id, tasks in users:
+            token = mint(secret, user_id, lifetime_seconds=6 * 3600)
+            handle.write(f"{user_id}\t{token}\t{','.join(tasks)}\n")
+
+
+def measure(
+    app: str,
+    scenarios: list[Scenario],
+    *,
+    database_url: str,
+    database_name: str,
+    secret: str,
+    workers: int,
+    data_file: Path,
+    probe: tuple[str, str],
+    duration_s: int,
+    warmup_s: int,
+    pause_s: float,
+) -> Measured:
+    env = {
+        "APP_ENV": "production",
+        "DATABASE_URL": database_url,
+        "JWT_SECRET": secret,
+        "WORKERS": str(workers),
+    }
+    served = Served(app, env, database_name, RESULTS_DIR / f"{app}-{database_name}.log")
+    measured = Measured(app)
+    try:
+        served.wait_ready(*probe)
+        measured.workers = served.worker_count()
+        log(f"{app}: {measured.workers} workers at {served.url}")
+        if warmup_s:
+            run_wrk(served.url, Scenario("warm-up", "mix", 100, 0), data_file, warmup_s)
+        for scenario in scenarios:
+            time.sleep(pause_s)  # let the previous scenario's connections close
+            served.sampler.reset()
+            result = run_wrk(served.url, scenario, data_file, duration_s)
+            workers_usage, db_usage = served.sampler.snapshot()
+            measured.results[scenario.name] = result
+            measured.peak_rss_mb[scenario.name] = (
+                max(workers_usage.peak_rss.values(), default=0) / 2**20
+            )
+            measured.app_cpu[scenario.name] = workers_usage.cpu_seconds() / result.duration_s
+            measured.db_cpu[scenario.name] = db_usage.cpu_seconds() / result.duration_s
+            log(report.one_line(app, result, measured.peak_rss_mb[scenario.name]))
+    finally:
+        served.stop()
+        log(f"{app} stopped")
+    return measured
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    parser.add_argument("--smoke", action="store_true", help="seconds, tiny data, no report")
+    parser.add_argument("--scale", type=parse_scale, default=DEFAULT_SCALE, help="USERSxTASKS")
+    parser.add_argument(
+        "--large-scale",
+        type=parse_scale,
+        default=LARGE_SCALE,
+        help="USERSxTASKS for the list-at-scale comparison",
+    )
+    parser.add_argument("--skip-large", action="store_true", help="skip the large-scale run")
+    parser.add_argument("--duration", type=int, default=20, help="seconds per scenario")
+    parser.add_argument("--users", default="1000,2000", help="connections of the users runs")
+    parser.add_argument("--saturation", type=int, default=100, help="closed-loop connections")
+    parser.add_argument("--workers", type=int, default=int(os.environ.get("WORKERS") or 0))
+    parser.add_argument("--reseed", action="store_true", help="reseed even the large database")
+    parser.add_argument("--output", type=Path, default=OUTPUT)
+    args = parser.parse_args(argv)
+
+    if shutil.which("wrk") is None:
+        sys.exit("wrk is not installed (make bench installs it with apt-get)")
+    raise_open_files_limit()
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    workers = args.workers or os.cpu_count() or 1
+
+    users_counts = [int(count) for count in args.users.split(",") if count]
+    duration, warmup, pause = args.duration, 5, 3.0
+    scale = args.scale
+    if args.smoke:
+        scale, users_counts, duration, warmup, pause = SMOKE_SCALE, [50], 2, 1, 0.5
+        args.saturation, args.skip_large = 10, True
+    scenarios = [Scenario(f"users-{count}", "mix", count, THINK_MS) for count in users_counts]
+    scenarios += [
+        Scenario("saturation-list", "list", args.saturation, 0),
+        Scenario("saturation-mix", "mix", args.saturation, 0),
+    ]
+    scale_probe = Scenario(f"users-{users_counts[0]}-list", "list", users_counts[0], THINK_MS)
+
+    server = database.server_url(os.environ.get("BENCH_DATABASE_URL"), BENCH_DATA_DIR)
+    url = database.prepare(server, scale, reuse=False)
+    secret = secrets.token_urlsafe(48)  # the apps are started with it, the tokens signed with it
+    common = {
+        "secret": secret,
+        "workers": workers,
+        "duration_s": duration,
+        "warmup_s": warmup,
+        "pause_s": pause,
+    }
+    with tempfile.TemporaryDirectory(prefix="todo-bench-") as scratch:
+        data_file = Path(scratch) / "users.tsv"
+        users = database.sample_users(url, max([*users_counts, args.saturation]))
+        write_users(data_file, users, secret)
+        probe = (f"/api/v1/{users[0][0]}/tasks", mint(secret, users[0][0]))
+        run_on = {
+            "database_url": url,
+            "database_name": scale.database,
+            "data_file": data_file,
+            "probe": probe,
+        }
+        product = measure("product", [*scenarios, scale_probe], **run_on, **common)
+        ceiling = measure("ceiling", scenarios, **run_on, **common)
+        explains = report.explain(url, users[0][0], users[0][1][0])
+
+        large: Measured | None = None
+        large_explains: dict[str, str] = {}
+        if not args.skip_large:
+            large_url = database.prepare(server, args.large_scale, reuse=not args.reseed)
+            large_data = Path(scratch) / "large-users.tsv"
+            large_users = database.sample_users(large_url, scale_probe.connections)
+            write_users(large_data, large_users, secret)
+            large = measure(
+                "product",
+                [scale_probe],
+                database_url=large_url,
+                database_name=args.large_scale.database,
+                data_file=large_data,
+                probe=(
+                    f"/api/v1/{large_users[0][0]}/tasks",
+                    mint(secret, large_users[0][0]),
+                ),
+                **common,
+            )
+            large_explains = report.explain(large_url, large_users[0][0], large_users[0][1][0])
+
+    context = report.Context(
+        scale=scale,
+        large_scale=None if large is None else args.large_scale,
+        workers=workers,
+        duration_s=duration,
+        think_ms=THINK_MS,
+        database=database.server_version(url),
+        command=" ".join(["make bench", *(argv if argv is not None else sys.argv[1:])]),
+    )
+    text = report.markdown(context, product, ceiling, large, scale_probe, explains, large_explains)
+    if args.smoke:
+        (RESULTS_DIR / "smoke.md").write_text(text)
+        return report.smoke_verdict(product, ceiling)
+    report.write(args.output, text)
+    print(f"wrote {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
