@@ -3,15 +3,22 @@
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+import asyncpg
+from fastapi import Depends, FastAPI
 
 from app.auth.tokens import TokenVerifier
 from app.auth.verifiers import token_verifier_for
 from app.core.body_limit import BodySizeLimitMiddleware
 from app.core.config import Settings, get_settings
+from app.core.cors import add_cors
 from app.core.database import Database
 from app.core.embedded import database_url_for
 from app.core.errors import install_error_handlers
+from app.core.logging_config import configure_logging
+from app.core.metrics import METRICS_PATH, Metrics, MetricsMiddleware
+from app.core.rate_limit import RATE_LIMITED_RESPONSES, UserRateLimiter, enforce_rate_limit
+from app.core.request_log import RequestLogMiddleware, record_caller
+from app.core.security_headers import SecurityHeadersMiddleware
 from app.health.router import router as health_router
 from app.tasks.router import router as tasks_router
 
@@ -25,6 +32,7 @@ Errors are JSON: `{"detail": ..., "code": "<stable code>"}`.
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
+    configure_logging(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -48,7 +56,34 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.token_verifier = token_verifier_for(settings)
     install_error_handlers(app)
+    app.state.rate_limiter = UserRateLimiter.from_settings(settings)
+    # Listed innermost first: the request log is outermost, so that it times and names every
+    # response, including the 413s and CORS preflights answered by the middlewares below it.
     app.add_middleware(BodySizeLimitMiddleware)
+    add_cors(app, settings)
+    app.add_middleware(
+        SecurityHeadersMiddleware, hsts_max_age_seconds=settings.hsts_max_age_seconds
+    )
+    if settings.metrics_enabled:
+        metrics = Metrics(lambda: _open_pool(app))
+        app.add_middleware(MetricsMiddleware, metrics=metrics)
+        app.add_route(METRICS_PATH, metrics.endpoint, include_in_schema=False)
+    app.add_middleware(RequestLogMiddleware)
     app.include_router(health_router)
-    app.include_router(tasks_router)
+    # Who the caller is (for the request log), then their rate limit, both before any route
+    # touches the database.
+    app.include_router(
+        tasks_router,
+        dependencies=[Depends(record_caller), Depends(enforce_rate_limit)],
+        responses=RATE_LIMITED_RESPONSES,
+    )
     return app
+
+
+def _open_pool(app: FastAPI) -> asyncpg.Pool | None:
+    """The pool while the app is serving; None before start-up and after shutdown."""
+    database: Database | None = getattr(app.state, "database", None)
+    try:
+        return database.pool if database is not None else None
+    except RuntimeError:
+        return None

@@ -4,9 +4,10 @@ import secrets
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
+from limits import parse_many
 from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
@@ -88,6 +89,56 @@ class Settings(BaseSettings):
 
     data_dir: Path = BACKEND_DIR / ".data"
     log_level: str = "info"
+    # "json": one JSON object per line (for log collectors); "text": for reading in a terminal.
+    log_format: Literal["json", "text"] = "json"
+
+    # Per-user limit on the task routes, in `limits` notation: "600/minute", or several
+    # separated by ";" ("20/second;600/minute"). Empty: no limit.
+    rate_limit: str = ""
+    rate_limit_strategy: Literal["fixed-window", "moving-window", "sliding-window-counter"] = (
+        "fixed-window"
+    )
+    # Counters live here when set (shared by every instance); otherwise in each process.
+    redis_url: str | None = None
+    rate_limit_key_prefix: str = "todo-rate-limit"
+    # Comma-separated browser origins allowed to call the API ("https://app.example.com").
+    # Empty: no cross-origin access. "*" alone: any origin, never with credentials.
+    cors_origins: Annotated[tuple[str, ...], NoDecode] = ()
+    # Prometheus metrics at /metrics (no token needed: restrict it at the proxy, or turn it off).
+    metrics_enabled: bool = True
+    # Strict-Transport-Security max-age; 0: header not sent. Set only when served over HTTPS.
+    hsts_max_age_seconds: Annotated[int, Field(ge=0)] = 0
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(origin.strip() for origin in value.split(",") if origin.strip())
+        return value
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _check_origins(cls, origins: tuple[str, ...]) -> tuple[str, ...]:
+        return _checked_origins(origins)
+
+    @field_validator("rate_limit")
+    @classmethod
+    def _check_rate_limit(cls, value: str) -> str:
+        value = value.strip()
+        if value:
+            try:
+                parse_many(value)
+            except ValueError as exc:
+                raise ConfigurationError(
+                    f"RATE_LIMIT={value!r} is not a rate limit such as 600/minute or "
+                    "20/second;600/minute"
+                ) from exc
+        return value
+
+    @field_validator("redis_url", mode="before")
+    @classmethod
+    def _empty_redis_url_is_unset(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("jwt_jwks_url", mode="before")
     @classmethod
@@ -210,6 +261,26 @@ def _development_secret(data_dir: Path) -> str:
         except FileExistsError:
             pass  # another process created it first; read theirs
     return path.read_text(encoding="utf-8").strip()
+
+
+def _checked_origins(origins: tuple[str, ...]) -> tuple[str, ...]:
+    """Origins as browsers send them: scheme://host[:port], no path, no trailing slash."""
+    if "*" in origins:
+        if len(origins) > 1:
+            raise ConfigurationError(
+                'CORS_ORIGINS: "*" allows any origin and cannot be combined with other origins'
+            )
+        return origins
+    checked = []
+    for origin in origins:
+        origin = origin.rstrip("/")
+        parts = urlsplit(origin)
+        if parts.scheme not in ("http", "https") or not parts.netloc or parts.path:
+            raise ConfigurationError(
+                f"CORS_ORIGINS: {origin!r} is not an origin like https://app.example.com"
+            )
+        checked.append(origin)
+    return tuple(checked)
 
 
 @lru_cache

@@ -1,0 +1,34 @@
+"""Cross-origin access for browser front ends, from CORS_ORIGINS.
+
+Credentials (cookies) are allowed only with an explicit list of origins: with "*" any site
+could make a logged-in visitor's browser call the API. The API itself authenticates with a
+bearer token, which a browser never attaches on its own, so "*" exposes nothing by itself.
+"""
+
+from fastapi import FastAPI
+from starlette.middleware.cors import CORSMiddleware
+
+from app.core.config import Settings
+
+ALLOWED_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+ALLOWED_HEADERS = ("Authorization", "Content-Type", "If-Match", "If-None-Match", "X-Request-ID")
+# Response headers that a browser script may read.
+EXPOSED_HEADERS = ("Location", "ETag", "X-Request-ID", "Retry-After")
+PREFLIGHT_CACHE_SECONDS = 600
+
+
+def add_cors(app: FastAPI, settings: Settings) -> None:
+    """No middleware at all when no origin is configured: browsers then refuse cross-origin
+    calls, and same-origin requests pay nothing."""
+    origins = settings.cors_origins
+    if not origins:
+        return
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=origins,
+        allow_credentials="*" not in origins,
+        allow_methods=ALLOWED_METHODS,
+        allow_headers=ALLOWED_HEADERS,
+        expose_headers=EXPOSED_HEADERS,
+        max_age=PREFLIGHT_CACHE_SECONDS,
+    )
