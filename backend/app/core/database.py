@@ -6,18 +6,26 @@ SQLModel still defines the tables, and Alembic migrates them.
 """
 
 import asyncio
+import logging
 import math
-from collections.abc import AsyncIterator
+import select
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Annotated
+from typing import Annotated, Any, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import asyncpg
+from asyncpg.pool import PoolConnectionProxy
 from fastapi import Depends, Request
 
 from app.core.config import Settings
 
+logger = logging.getLogger("app.database")
+T = TypeVar("T")
+
+# Shown in pg_stat_activity, so operators (and the tests) can tell our connections apart.
+APPLICATION_NAME = "todo-backend"
 ACCEPTED_SCHEMES = {"postgres", "postgresql", "postgresql+asyncpg", "postgresql+psycopg"}
 # libpq parameters that asyncpg does not understand. asyncpg would forward them to the
 # server as run-time settings, which the server rejects. `channel_binding` (Neon's console
@@ -90,15 +98,62 @@ CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
     asyncpg.CrashShutdownError,
     asyncpg.TooManyConnectionsError,
     asyncpg.InterfaceError,
+    # The connection's protocol state is unusable, e.g. the server's goodbye was read while
+    # the connection sat idle and its close has not arrived yet.
+    asyncpg.InternalClientError,
 )
+# Failures raised by asyncpg before it writes anything: the statement never left this process.
+NOT_SENT_ERRORS: tuple[type[BaseException], ...] = (
+    asyncpg.InterfaceError,
+    asyncpg.InternalClientError,
+)
+# A failed statement is tried again on a fresh connection at most this many times.
+MAX_STATEMENT_RETRIES = 2
+
+# asyncpg's default; used unless DB_STATEMENT_CACHE_SIZE says otherwise or the host is a pooler.
+DEFAULT_STATEMENT_CACHE_SIZE = 100
+# Neon names its PgBouncer endpoint `<endpoint>-pooler.<region>...`.
+POOLER_HOST_MARK = "-pooler"
+# Back-off between attempts to get a connection while the server refuses them (restarting,
+# waking up, at its connection limit); every attempt stays within DB_POOL_TIMEOUT_SECONDS.
+FIRST_RETRY_DELAY_SECONDS = 0.05
+MAX_RETRY_DELAY_SECONDS = 0.5
+# Event-loop turns given to asyncpg to notice that an idle connection was closed by the server.
+LIVENESS_LOOP_TURNS = 10
+# How long close() waits for borrowed connections to come back before cutting them.
+POOL_CLOSE_SECONDS = 5.0
+
+
+def statement_cache_size(settings: Settings, url: str) -> int:
+    """asyncpg's named prepared statements break behind PgBouncer in transaction mode.
+
+    PgBouncer before 1.21 (Debian 12 ships 1.18) does not track them at all, so a statement
+    prepared on one server connection is missing, or already present, on the next one.
+    With a cache size of 0 asyncpg uses the unnamed statement only, which is safe there.
+    """
+    if settings.db_statement_cache_size is not None:
+        return settings.db_statement_cache_size
+    host = urlsplit(url.strip()).hostname or ""
+    if POOLER_HOST_MARK in host.split(".", 1)[0]:
+        return 0
+    return DEFAULT_STATEMENT_CACHE_SIZE
 
 
 class Database:
-    """One pool per process, sized by the settings; created in the app's lifespan."""
+    """One pool per process, sized by the settings; created in the app's lifespan.
+
+    Only connections that are still alive are handed out: a server restart, a Neon compute
+    suspend or `pg_terminate_backend` leaves dead connections in the pool, and those are
+    replaced before any statement is sent on them. Failures before a statement is sent
+    (connection refused, server starting up) are retried until DB_POOL_TIMEOUT_SECONDS.
+    A failure after a statement was sent is never retried here, so a write can never be
+    applied twice: the request answers 503 and the client decides.
+    """
 
     def __init__(self, settings: Settings, url: str) -> None:
         self._settings = settings
         self._params = parse_database_url(url)
+        self._statement_cache_size = statement_cache_size(settings, url)
         self._pool: asyncpg.Pool | None = None
 
     async def open(self) -> None:
@@ -110,14 +165,21 @@ class Database:
             timeout=self._params.connect_timeout or s.db_connect_timeout_seconds,
             command_timeout=s.db_command_timeout_seconds,
             max_inactive_connection_lifetime=s.db_pool_recycle_seconds,
-            statement_cache_size=s.db_statement_cache_size,
-            server_settings={"application_name": "todo-backend"},
+            statement_cache_size=self._statement_cache_size,
+            server_settings={"application_name": APPLICATION_NAME},
         )
 
     async def close(self) -> None:
-        if self._pool is not None:
-            await self._pool.close()
-            self._pool = None
+        """Close the pool; connections still borrowed after POOL_CLOSE_SECONDS are cut."""
+        pool, self._pool = self._pool, None
+        if pool is None:
+            return
+        try:
+            async with asyncio.timeout(POOL_CLOSE_SECONDS):
+                await pool.close()
+        except TimeoutError:
+            logger.warning("database pool did not close in %ss; terminating it", POOL_CLOSE_SECONDS)
+            pool.terminate()
 
     @property
     def pool(self) -> asyncpg.Pool:
@@ -126,16 +188,19 @@ class Database:
         return self._pool
 
     @asynccontextmanager
-    async def connection(self) -> AsyncIterator[asyncpg.Connection]:
-        """A pooled connection; connection failures surface as DatabaseUnavailable."""
+    async def connection(self) -> AsyncIterator["PooledConnection"]:
+        """A live pooled connection; connection failures surface as DatabaseUnavailable."""
+        pool = self.pool
+        conn = PooledConnection(pool, await self._acquire_live(pool), self._acquire_live)
         try:
-            async with self.pool.acquire(timeout=self._settings.db_pool_timeout_seconds) as conn:
-                yield conn
+            yield conn
         except CONNECTION_ERRORS as exc:
             raise DatabaseUnavailable(str(exc) or type(exc).__name__) from exc
+        finally:
+            await _release(pool, conn.raw)
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[asyncpg.Connection]:
+    async def transaction(self) -> AsyncIterator["PooledConnection"]:
         async with self.connection() as conn, conn.transaction():
             yield conn
 
@@ -146,6 +211,145 @@ class Database:
         except (DatabaseUnavailable, TimeoutError):
             return False
         return True
+
+    async def _acquire_live(self, pool: asyncpg.Pool) -> PoolConnectionProxy:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._settings.db_pool_timeout_seconds
+        delay = FIRST_RETRY_DELAY_SECONDS
+        while True:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                raise DatabaseUnavailable("no live database connection in time")
+            try:
+                conn = await pool.acquire(timeout=remaining)
+            except TimeoutError as exc:
+                raise DatabaseUnavailable("no free database connection in time") from exc
+            except CONNECTION_ERRORS as exc:
+                # Nothing was sent yet: the server refused or dropped the new connection.
+                if deadline - loop.time() <= delay:
+                    raise DatabaseUnavailable(str(exc) or type(exc).__name__) from exc
+                logger.info("database connection failed (%s); retrying", type(exc).__name__)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, MAX_RETRY_DELAY_SECONDS)
+                continue
+            if not await _was_closed_by_server(conn):
+                return conn
+            # The pool reconnects this slot the next time it is acquired.
+            await _release(pool, conn)
+
+
+class PooledConnection:
+    """The query methods of a pooled connection, as `Database.connection()` hands them out.
+
+    A statement that fails because the connection died is run again on a fresh connection
+    when that is safe: outside a transaction block, and only if asyncpg failed before
+    sending it, or if it is a read (a statement starting with SELECT). A write whose fate
+    is unknown is never repeated: it surfaces as DatabaseUnavailable (503).
+    """
+
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        conn: PoolConnectionProxy,
+        acquire: Callable[[asyncpg.Pool], Awaitable[PoolConnectionProxy]],
+    ) -> None:
+        self._pool = pool
+        self._conn = conn
+        self._acquire = acquire
+        self._transactions = 0
+
+    @property
+    def raw(self) -> PoolConnectionProxy:
+        """The asyncpg connection itself, for what this class does not wrap (no retries)."""
+        return self._conn
+
+    async def fetch(self, query: str, *args: Any) -> list[asyncpg.Record]:
+        return await self._run(query, lambda conn: conn.fetch(query, *args))
+
+    async def fetchrow(self, query: str, *args: Any) -> asyncpg.Record | None:
+        return await self._run(query, lambda conn: conn.fetchrow(query, *args))
+
+    async def fetchval(self, query: str, *args: Any) -> Any:
+        return await self._run(query, lambda conn: conn.fetchval(query, *args))
+
+    async def execute(self, query: str, *args: Any) -> str:
+        return await self._run(query, lambda conn: conn.execute(query, *args))
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[None]:
+        """A transaction block: its statements are never retried on another connection."""
+        self._transactions += 1
+        try:
+            async with self._conn.transaction():
+                yield
+        finally:
+            self._transactions -= 1
+
+    async def _run(self, query: str, statement: Callable[[PoolConnectionProxy], Awaitable[T]]) -> T:
+        retries = 0
+        while True:
+            try:
+                return await statement(self._conn)
+            except CONNECTION_ERRORS as exc:
+                if retries >= MAX_STATEMENT_RETRIES or not self._may_retry(query, exc):
+                    raise
+                retries += 1
+                logger.info("statement failed on a dead connection (%s); retrying", exc)
+                await _release(self._pool, self._conn)
+                self._conn = await self._acquire(self._pool)
+
+    def _may_retry(self, query: str, exc: BaseException) -> bool:
+        if self._transactions or isinstance(exc, TimeoutError):
+            # A timeout is a slow statement, not a dead connection: do not add load.
+            return False
+        if isinstance(exc, NOT_SENT_ERRORS):
+            return True
+        first_word = query.lstrip().split(None, 1)[0].upper() if query.strip() else ""
+        return first_word == "SELECT"
+
+
+async def _release(pool: asyncpg.Pool, conn: PoolConnectionProxy) -> None:
+    """Give the connection back; one that cannot be reset is dropped, never an error."""
+    try:
+        await pool.release(conn)
+    except Exception as exc:
+        # asyncpg has already terminated it and freed its slot.
+        logger.info("dropped a database connection on release: %s", type(exc).__name__)
+
+
+def _is_closed(conn: PoolConnectionProxy) -> bool:
+    try:
+        return conn.is_closed()
+    except asyncpg.InterfaceError:
+        # The pool detaches a connection as soon as it sees it close.
+        return True
+
+
+async def _was_closed_by_server(conn: PoolConnectionProxy) -> bool:
+    """True when the server has closed this idle connection, without a round trip.
+
+    An idle connection receives nothing unless the server is closing it (or, rarely, sends
+    a notice). When input is pending, give asyncpg a few loop turns to read it: if it was
+    the server's goodbye, the connection is closed by then.
+    """
+    for _ in range(LIVENESS_LOOP_TURNS):
+        if _is_closed(conn):
+            return True
+        if not _has_pending_input(conn):
+            return False
+        await asyncio.sleep(0)
+    return _is_closed(conn)
+
+
+def _has_pending_input(conn: PoolConnectionProxy) -> bool:
+    # asyncpg has no public liveness check; its transport is the one private piece used here.
+    transport = getattr(conn, "_transport", None)
+    sock = transport.get_extra_info("socket") if transport is not None else None
+    if sock is None or not hasattr(select, "poll"):
+        return False
+    poller = select.poll()
+    poller.register(sock.fileno(), select.POLLIN | select.POLLPRI)
+    return bool(poller.poll(0))
 
 
 def get_database(request: Request) -> Database:
