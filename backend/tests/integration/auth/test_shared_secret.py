@@ -74,8 +74,16 @@ async def assert_nothing_stored(db: asyncpg.Connection) -> None:
         {"Authorization": make_token()},
         {"X-Access-Token": make_token()},
     ],
-    ids=["none", "empty", "scheme-only", "scheme-space", "basic", "token-scheme", "no-scheme",
-         "other-header"],
+    ids=[
+        "none",
+        "empty",
+        "scheme-only",
+        "scheme-space",
+        "basic",
+        "token-scheme",
+        "no-scheme",
+        "other-header",
+    ],
 )
 async def test_missing_credentials_are_401(
     client: httpx.AsyncClient, db: asyncpg.Connection, headers: dict[str, str]
@@ -103,9 +111,22 @@ async def test_missing_credentials_are_401(
         jwt.api_jws.encode(b"[1, 2]", TEST_SECRET, algorithm="HS256"),
         jwt.api_jws.encode(b'"alice"', TEST_SECRET, algorithm="HS256"),
     ],
-    ids=["word", "two-parts", "three-words", "four-parts", "dots", "no-signature",
-         "suffixed", "prefixed", "truncated", "payload-not-json", "empty-part", "bad-base64",
-         "payload-list", "payload-string"],
+    ids=[
+        "word",
+        "two-parts",
+        "three-words",
+        "four-parts",
+        "dots",
+        "no-signature",
+        "suffixed",
+        "prefixed",
+        "truncated",
+        "payload-not-json",
+        "empty-part",
+        "bad-base64",
+        "payload-list",
+        "payload-string",
+    ],
 )
 async def test_malformed_tokens_are_401(
     client: httpx.AsyncClient, db: asyncpg.Connection, token: str
@@ -198,8 +219,17 @@ async def test_a_token_without_a_required_claim_is_401(
         {"nbf": "later"},
         {"exp": 1e400},
     ],
-    ids=["sub-empty", "sub-int", "sub-list", "sub-too-long", "sub-nul", "exp-str", "iat-str",
-         "nbf-str", "exp-infinite"],
+    ids=[
+        "sub-empty",
+        "sub-int",
+        "sub-list",
+        "sub-too-long",
+        "sub-nul",
+        "exp-str",
+        "iat-str",
+        "nbf-str",
+        "exp-infinite",
+    ],
 )
 async def test_a_token_with_an_unusable_claim_is_401(
     client: httpx.AsyncClient, changes: dict[str, Any]
@@ -221,8 +251,14 @@ async def test_a_token_with_an_unusable_claim_is_401(
         {"iat": 45},
         {"iat": 3600, "exp": 7200},
     ],
-    ids=["expired-past-leeway", "expired-long-ago", "nbf-past-leeway", "nbf-future",
-         "iat-past-leeway", "iat-future"],
+    ids=[
+        "expired-past-leeway",
+        "expired-long-ago",
+        "nbf-past-leeway",
+        "nbf-future",
+        "iat-past-leeway",
+        "iat-future",
+    ],
 )
 async def test_tokens_outside_their_validity_are_401(
     client: httpx.AsyncClient, db: asyncpg.Connection, changes: dict[str, int]
@@ -273,8 +309,16 @@ AUDIENCE = "todo-api"
         ({"iss": ISSUER, "aud": "other"}, False),
         ({"iss": ISSUER, "aud": ["other"]}, False),
     ],
-    ids=["both-right", "aud-in-list", "iss-missing", "iss-wrong", "iss-case", "aud-missing",
-         "aud-wrong", "aud-list-wrong"],
+    ids=[
+        "both-right",
+        "aud-in-list",
+        "iss-missing",
+        "iss-wrong",
+        "iss-case",
+        "aud-missing",
+        "aud-wrong",
+        "aud-list-wrong",
+    ],
 )
 async def test_issuer_and_audience_are_checked_when_configured(
     client_with: ClientFactory, changes: dict[str, Any], accepted: bool
@@ -311,7 +355,7 @@ async def test_better_auth_secret_is_accepted_as_the_secret_name(
     alias_secret = "better-auth-secret-" + "b" * 40
     monkeypatch.delenv("JWT_SECRET", raising=False)
     monkeypatch.setenv("BETTER_AUTH_SECRET", alias_secret)
-    settings = Settings(_env_file=None, app_env="test", database_url=database_url)  # type: ignore[call-arg]
+    settings = Settings(_env_file=None, app_env="test", database_url=database_url)
     async with client_with(settings) as http:
         ok = await http.get(LIST, headers=bearer(make_token(secret=alias_secret)))
         assert ok.status_code == 200, ok.text

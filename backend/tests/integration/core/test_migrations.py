@@ -4,6 +4,7 @@ and the schema it makes is the one the models describe."""
 import asyncio
 import secrets
 from collections.abc import Iterator
+from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
@@ -22,33 +23,39 @@ async def _execute(url: str, sql: str) -> None:
         await conn.close()
 
 
-async def _schema(url: str) -> dict[str, object]:
+@dataclass(frozen=True)
+class Schema:
+    tables: list[str]
+    list_index: list[str]
+    on_delete: str | None
+    version: str | None
+
+
+async def _schema(url: str) -> Schema:
     conn = await asyncpg.connect(parse_database_url(url).dsn)
     try:
-        tables = await conn.fetch(
-            "SELECT table_name FROM information_schema.tables "
-            "WHERE table_schema = 'public' ORDER BY table_name"
-        )
+        tables = [
+            row["table_name"]
+            for row in await conn.fetch(
+                "SELECT table_name FROM information_schema.tables "
+                "WHERE table_schema = 'public' ORDER BY table_name"
+            )
+        ]
         indexes = await conn.fetch(
             "SELECT indexdef FROM pg_indexes WHERE indexname = 'ix_tasks_owner_created'"
         )
-        cascade = await conn.fetchval(
-            "SELECT confdeltype::text FROM pg_constraint WHERE conrelid = 'public.tasks'::regclass "
-            "AND contype = 'f'"
-        ) if any(t["table_name"] == "tasks" for t in tables) else None
-        version = (
-            await conn.fetchval("SELECT version_num FROM alembic_version")
-            if any(t["table_name"] == "alembic_version" for t in tables)
-            else None
-        )
+        on_delete = None
+        if "tasks" in tables:
+            on_delete = await conn.fetchval(
+                "SELECT confdeltype::text FROM pg_constraint "
+                "WHERE conrelid = 'public.tasks'::regclass AND contype = 'f'"
+            )
+        version = None
+        if "alembic_version" in tables:
+            version = await conn.fetchval("SELECT version_num FROM alembic_version")
     finally:
         await conn.close()
-    return {
-        "tables": [t["table_name"] for t in tables],
-        "index": [i["indexdef"] for i in indexes],
-        "cascade": cascade,
-        "version": version,
-    }
+    return Schema(tables, [row["indexdef"] for row in indexes], on_delete, version)
 
 
 @pytest.fixture
@@ -64,22 +71,21 @@ def fresh_database_url(server_url: str) -> Iterator[str]:
 def test_upgrade_downgrade_and_upgrade_again_from_empty(fresh_database_url: str) -> None:
     config = migrate.alembic_config(fresh_database_url)
     config.attributes["configure_logging"] = False
-    assert asyncio.run(_schema(fresh_database_url))["tables"] == []
+    assert asyncio.run(_schema(fresh_database_url)).tables == []
 
     command.upgrade(config, "head")
     up = asyncio.run(_schema(fresh_database_url))
-    assert up["tables"] == ["alembic_version", "tasks", "users"]  # never a table named "user"
-    assert up["version"] is not None
-    [index] = up["index"]
-    assert isinstance(index, str)
+    assert up.tables == ["alembic_version", "tasks", "users"]  # never a table named "user"
+    assert up.version is not None
+    [index] = up.list_index
     assert "(owner_id, created_at DESC, id DESC)" in index
-    assert up["cascade"] == "c"  # tasks.owner_id -> users.id ON DELETE CASCADE
+    assert up.on_delete == "c"  # tasks.owner_id -> users.id ON DELETE CASCADE
     migrate.check(fresh_database_url)  # the models and the migrations agree
 
     command.downgrade(config, "base")
     down = asyncio.run(_schema(fresh_database_url))
-    assert down["tables"] == ["alembic_version"]
-    assert down["version"] is None
+    assert down.tables == ["alembic_version"]
+    assert down.version is None
 
     command.upgrade(config, "head")
     assert asyncio.run(_schema(fresh_database_url)) == up

@@ -68,4 +68,3 @@ def insert_task(db: asyncpg.Connection) -> RowInserter:
         return new_id
 
     return insert
-

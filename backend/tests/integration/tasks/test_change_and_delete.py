@@ -59,9 +59,7 @@ async def test_put_replaces_every_field_and_defaults_the_missing_ones(
     assert (row["title"], row["description"], row["completed"]) == ("new", None, False)
 
 
-async def test_put_sets_all_given_fields(
-    client: httpx.AsyncClient, create_task: TaskMaker
-) -> None:
+async def test_put_sets_all_given_fields(client: httpx.AsyncClient, create_task: TaskMaker) -> None:
     task = await create_task()
     body = {"title": "t", "description": "d", "completed": True}
     response = await send(client, "PUT", task, json=body)
@@ -134,7 +132,9 @@ async def test_an_empty_patch_of_a_missing_task_is_404(client: httpx.AsyncClient
     assert response.json()["code"] == "task_not_found"
 
 
-@pytest.mark.parametrize("body", [{"title": None}, {"completed": None}, {"title": None, "completed": True}])
+@pytest.mark.parametrize(
+    "body", [{"title": None}, {"completed": None}, {"title": None, "completed": True}]
+)
 async def test_patch_cannot_null_title_or_completed(
     client: httpx.AsyncClient,
     db: asyncpg.Connection,

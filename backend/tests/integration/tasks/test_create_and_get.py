@@ -76,9 +76,7 @@ async def test_opaque_user_ids_are_quoted_in_location(client: httpx.AsyncClient)
         "/api/v1/auth0%7C5f1c%20e/tasks", json={"title": "x"}, headers=auth(user)
     )
     assert created.status_code == 201, created.text
-    assert created.headers["location"] == (
-        f"/api/v1/auth0%7C5f1c%20e/tasks/{created.json()['id']}"
-    )
+    assert created.headers["location"] == (f"/api/v1/auth0%7C5f1c%20e/tasks/{created.json()['id']}")
     assert created.json()["owner_id"] == user
     fetched = await client.get(created.headers["location"], headers=auth(user))
     assert fetched.status_code == 200

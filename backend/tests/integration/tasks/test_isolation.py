@@ -63,8 +63,11 @@ async def test_lists_show_and_count_only_the_callers_tasks(
     alice_tasks = [await create_task("alice", completed=n == 0) for n in range(3)]
     bob_task = await create_task("bob", completed=True)
 
-    for query, alice_total, bob_total in [("", 3, 1), ("?completed=true", 1, 1),
-                                          ("?completed=false", 2, 0)]:
+    for query, alice_total, bob_total in [
+        ("", 3, 1),
+        ("?completed=true", 1, 1),
+        ("?completed=false", 2, 0),
+    ]:
         alice = (await client.get(f"/api/v1/alice/tasks{query}", headers=auth("alice"))).json()
         bob = (await client.get(f"/api/v1/bob/tasks{query}", headers=auth("bob"))).json()
         assert alice["total"] == alice_total

@@ -17,7 +17,9 @@ pytestmark = pytest.mark.anyio
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 
-async def list_tasks(client: httpx.AsyncClient, query: str = "", user: str = "alice") -> httpx.Response:
+async def list_tasks(
+    client: httpx.AsyncClient, query: str = "", user: str = "alice"
+) -> httpx.Response:
     response = await client.get(f"/api/v1/{user}/tasks{query}", headers=auth(user))
     assert response.status_code == 200, response.text
     return response

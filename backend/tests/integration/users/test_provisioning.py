@@ -47,7 +47,8 @@ async def test_a_token_without_email_creates_the_user_without_one(
 
 
 @pytest.mark.parametrize(
-    "email", [42, "a" * 321, "nul\u0000@example.com", "\ud800@example.com"],
+    "email",
+    [42, "a" * 321, "nul\u0000@example.com", "\ud800@example.com"],
     ids=["not-a-string", "too-long", "nul", "unpaired-surrogate"],
 )
 async def test_an_unusable_email_claim_is_ignored(
