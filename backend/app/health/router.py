@@ -19,7 +19,15 @@ async def healthz() -> dict[str, str]:
 @router.get(
     "/readyz",
     summary="Readiness: the database answers",
-    responses={503: {"model": ErrorBody, "description": "The database does not answer."}},
+    responses={
+        503: {
+            "model": ErrorBody,
+            "description": "The database does not answer.",
+            "headers": {
+                "Retry-After": {"description": "Seconds to wait.", "schema": {"type": "integer"}}
+            },
+        }
+    },
 )
 async def readyz(db: DatabaseDep) -> Any:
     if await db.ping(READINESS_TIMEOUT_SECONDS):

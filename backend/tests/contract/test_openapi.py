@@ -1,0 +1,296 @@
+"""The published OpenAPI document describes the contract, and the API keeps to it: every route
+and status of the contract is documented with its schema, and real responses validate."""
+
+import re
+import uuid
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+from jsonschema import Draft202012Validator, FormatChecker
+
+from app.core.config import Settings
+from app.main import create_app
+from tests.conftest import ClientFactory, auth
+
+TASKS = "/api/v1/{user_id}/tasks"
+TASK = "/api/v1/{user_id}/tasks/{task_id}"
+COMPLETE = "/api/v1/{user_id}/tasks/{task_id}/complete"
+AUTHED = {401, 403, 422, 503}
+
+# (method, path) -> (success status, success schema, error statuses), from the contract.
+CONTRACT: dict[tuple[str, str], tuple[int, str | None, set[int]]] = {
+    ("get", TASKS): (200, "TaskList", AUTHED),
+    ("post", TASKS): (201, "TaskPublic", AUTHED | {413}),
+    ("get", TASK): (200, "TaskPublic", AUTHED | {404}),
+    ("put", TASK): (200, "TaskPublic", AUTHED | {404, 413}),
+    ("patch", TASK): (200, "TaskPublic", AUTHED | {404, 413}),
+    ("patch", COMPLETE): (200, "TaskPublic", AUTHED | {404, 413}),
+    ("delete", TASK): (204, None, AUTHED | {404}),
+    ("get", "/healthz"): (200, None, set()),
+    ("get", "/readyz"): (200, None, {503}),
+}
+REQUEST_BODIES = {
+    ("post", TASKS): ("TaskCreate", True),
+    ("put", TASK): ("TaskReplace", True),
+    ("patch", TASK): ("TaskUpdate", True),
+    ("patch", COMPLETE): ("TaskCompletion", False),
+}
+EXPLICIT_UTC_OFFSET = re.compile(r"(Z|[+-]00:00)$")
+
+pytestmark = pytest.mark.anyio
+
+Document = dict[str, Any]
+
+
+@pytest.fixture
+def openapi(settings: Settings) -> Document:
+    # Building the document needs no database: the app's lifespan is not entered.
+    return create_app(settings).openapi()
+
+
+def schema_ref(response: Document) -> str | None:
+    schema = response.get("content", {}).get("application/json", {}).get("schema", {})
+    ref = schema.get("$ref")
+    return None if ref is None else str(ref).rsplit("/", 1)[-1]
+
+
+def operations(openapi: Document) -> Iterator[tuple[str, str, Document]]:
+    for path, item in openapi["paths"].items():
+        for method, operation in item.items():
+            yield method, path, operation
+
+
+def test_every_route_of_the_contract_is_published(openapi: Document) -> None:
+    published = {(method, path) for method, path, _ in operations(openapi)}
+    assert set(CONTRACT) <= published
+
+
+@pytest.mark.parametrize(("method", "path"), CONTRACT)
+def test_every_status_is_documented_with_its_schema(
+    openapi: Document, method: str, path: str
+) -> None:
+    success, schema, errors = CONTRACT[method, path]
+    responses = openapi["paths"][path][method]["responses"]
+    assert str(success) in responses
+    if schema is not None:
+        assert schema_ref(responses[str(success)]) == schema
+    if success == 204:
+        assert "content" not in responses["204"]
+    else:
+        assert "application/json" in responses[str(success)]["content"]
+    for status in errors:
+        assert str(status) in responses, f"{method.upper()} {path} does not document {status}"
+        assert schema_ref(responses[str(status)]) == "ErrorBody", (method, path, status)
+        assert responses[str(status)]["description"]
+
+
+def test_every_documented_error_has_the_error_shape(openapi: Document) -> None:
+    for method, path, operation in operations(openapi):
+        for status, response in operation["responses"].items():
+            if status.startswith(("4", "5")):
+                assert schema_ref(response) == "ErrorBody", (method, path, status)
+    error = openapi["components"]["schemas"]["ErrorBody"]
+    assert set(error["required"]) == {"detail", "code"}
+    assert error["properties"]["code"] == {"type": "string", "title": "Code"}
+    detail_types = {option["type"] for option in error["properties"]["detail"]["anyOf"]}
+    assert detail_types == {"string", "array"}
+
+
+def test_the_task_schema(openapi: Document) -> None:
+    task = openapi["components"]["schemas"]["TaskPublic"]
+    fields = {"id", "title", "description", "completed", "owner_id", "created_at", "updated_at"}
+    assert set(task["required"]) == fields
+    assert set(task["properties"]) == fields
+    properties = task["properties"]
+    assert properties["id"]["format"] == "uuid"
+    assert properties["created_at"]["format"] == "date-time"
+    assert properties["updated_at"]["format"] == "date-time"
+    assert properties["completed"]["type"] == "boolean"
+    assert {o["type"] for o in properties["description"]["anyOf"]} == {"string", "null"}
+    envelope = openapi["components"]["schemas"]["TaskList"]
+    assert set(envelope["required"]) == {"tasks", "total", "limit", "offset"}
+
+
+@pytest.mark.parametrize(("method", "path"), REQUEST_BODIES)
+def test_request_bodies_are_their_own_closed_schemas(
+    openapi: Document, method: str, path: str
+) -> None:
+    name, required = REQUEST_BODIES[method, path]
+    body = openapi["paths"][path][method]["requestBody"]
+    assert bool(body.get("required")) is required
+    assert schema_ref(body) == name or name in str(body["content"]["application/json"])
+    schema = openapi["components"]["schemas"][name]
+    assert schema["additionalProperties"] is False
+    assert not {"id", "owner_id", "created_at", "updated_at"} & set(schema["properties"])
+
+
+def test_title_and_description_limits_are_published(openapi: Document) -> None:
+    schemas = openapi["components"]["schemas"]
+    assert schemas["TaskCreate"]["required"] == ["title"]
+    assert "255" in schemas["TaskCreate"]["properties"]["title"]["description"]
+    description = schemas["TaskCreate"]["properties"]["description"]["anyOf"][0]
+    assert description["maxLength"] == 2000
+
+
+def test_list_parameters_are_published_with_their_bounds(openapi: Document) -> None:
+    parameters = {p["name"]: p for p in openapi["paths"][TASKS]["get"]["parameters"]}
+    assert parameters["limit"]["schema"] | {"title": None} == {
+        "type": "integer",
+        "minimum": 1,
+        "maximum": 100,
+        "default": 50,
+        "title": None,
+    }
+    assert parameters["offset"]["schema"]["minimum"] == 0
+    assert parameters["offset"]["schema"]["default"] == 0
+    assert parameters["offset"]["required"] is False
+    completed = parameters["completed"]
+    assert completed["required"] is False
+    assert {"type": "boolean"} in completed["schema"]["anyOf"]
+    assert parameters["user_id"]["schema"]["type"] == "string"
+
+
+def test_headers_of_the_contract_are_published(openapi: Document) -> None:
+    created = openapi["paths"][TASKS]["post"]["responses"]["201"]
+    assert "Location" in created["headers"]
+    for method, path in CONTRACT:
+        responses = openapi["paths"][path][method]["responses"]
+        if "401" in responses:
+            assert "WWW-Authenticate" in responses["401"]["headers"]
+        if "503" in responses:
+            assert "Retry-After" in responses["503"]["headers"]
+
+
+def test_task_routes_declare_bearer_authentication(openapi: Document) -> None:
+    schemes = openapi["components"]["securitySchemes"]
+    [(name, scheme)] = schemes.items()
+    assert scheme == scheme | {"type": "http", "scheme": "bearer"}
+    for method, path, operation in operations(openapi):
+        if path.startswith("/api/"):
+            assert operation["security"] == [{name: []}], (method, path)
+
+
+async def test_the_served_document_is_the_apps(
+    client: httpx.AsyncClient, openapi: Document
+) -> None:
+    served = await client.get("/openapi.json")
+    assert served.status_code == 200
+    assert served.json() == openapi
+    docs = await client.get("/docs")
+    assert docs.status_code == 200
+    assert "swagger" in docs.text.lower()
+
+
+# Real responses against the published schemas.
+
+FORMATS = FormatChecker()
+
+
+@FORMATS.checks("date-time", raises=ValueError)
+def _utc_timestamp(value: object) -> bool:
+    if not isinstance(value, str):
+        return True
+    parsed = datetime.fromisoformat(value)
+    return bool(EXPLICIT_UTC_OFFSET.search(value)) and parsed.utcoffset() == timedelta(0)
+
+
+class ResponseChecker:
+    """Validates each response against what the document says for its route and status."""
+
+    def __init__(self, openapi: Document) -> None:
+        self.openapi = openapi
+        self.seen: set[tuple[str, str, int]] = set()
+
+    def __call__(self, method: str, path: str, response: httpx.Response) -> None:
+        responses = self.openapi["paths"][path][method.lower()]["responses"]
+        status = str(response.status_code)
+        assert status in responses, f"{method} {path} answered undocumented {status}"
+        self.seen.add((method.lower(), path, response.status_code))
+        documented = responses[status]
+        if "content" not in documented:
+            assert response.content == b""
+            return
+        schema = documented["content"]["application/json"]["schema"]
+        validator = Draft202012Validator(
+            {**schema, "components": self.openapi["components"]}, format_checker=FORMATS
+        )
+        errors = [error.message for error in validator.iter_errors(response.json())]
+        assert errors == [], (method, path, status, response.text[:300])
+        for header in documented.get("headers", {}):
+            assert header.lower() in response.headers, (method, path, status, header)
+
+
+async def test_real_responses_validate_against_the_published_schema(
+    client: httpx.AsyncClient, client_with: ClientFactory, openapi: Document
+) -> None:
+    check = ResponseChecker(openapi)
+
+    async def call(method: str, path: str, url: str, **kwargs: Any) -> httpx.Response:
+        kwargs.setdefault("headers", auth())
+        response = await client.request(method, url, **kwargs)
+        check(method, path, response)
+        return response
+
+    base = "/api/v1/alice/tasks"
+    created = await call("POST", TASKS, base, json={"title": "t", "description": "d"})
+    await call("POST", TASKS, base, json={"title": "u", "completed": True})
+    task = f"{base}/{created.json()['id']}"
+    await call("GET", TASKS, base)
+    await call("GET", TASKS, f"{base}?completed=true&limit=1&offset=1")
+    await call("GET", TASK, task)
+    await call("PUT", TASK, task, json={"title": "t2"})
+    await call("PATCH", TASK, task, json={"description": None})
+    await call("PATCH", COMPLETE, f"{task}/complete")
+    await call("PATCH", COMPLETE, f"{task}/complete", json={"completed": False})
+    await call("GET", "/healthz", "/healthz")
+    await call("GET", "/readyz", "/readyz")
+    # Errors.
+    await call("GET", TASKS, base, headers={})
+    await call("GET", TASKS, base, headers={"Authorization": "Bearer junk"})
+    await call("GET", TASKS, "/api/v1/bob/tasks")
+    await call("GET", TASKS, f"{base}?limit=0")
+    await call(
+        "POST", TASKS, base, content=b"{", headers={**auth(), "Content-Type": "application/json"}
+    )
+    await call("POST", TASKS, base, json={"title": ""})
+    await call("POST", TASKS, base, content=b" " * (1024 * 1024 + 1), headers=auth())
+    await call("GET", TASK, f"{base}/{uuid.uuid4()}")
+    await call("GET", TASK, f"{base}/not-a-uuid")
+    await call("PUT", TASK, f"{base}/{uuid.uuid4()}", json={"title": "x"})
+    await call("PATCH", TASK, task, json={"title": None})
+    await call("PATCH", COMPLETE, f"{task}/complete", json={"completed": "yes"})
+    await call("DELETE", TASK, task)
+    await call("DELETE", TASK, task)
+    # The database gone: 503 from the routes that need it.
+    unreachable = "postgresql://postgres@127.0.0.1:1/postgres?connect_timeout=1"
+    async with client_with(database_url=unreachable, db_pool_timeout_seconds=0.3) as down:
+        check("GET", "/readyz", await down.get("/readyz"))
+        check("GET", TASKS, await down.get(base, headers=auth()))
+
+    expected_statuses = {
+        (method, path, status)
+        for (method, path), (success, _, errors) in CONTRACT.items()
+        for status in {success} | errors
+        if status != 413 or method == "post"
+    }
+    missing = expected_statuses - check.seen
+    # Not every status of every route needs a live example; the ones that do are here.
+    assert {
+        ("get", TASKS, 200),
+        ("post", TASKS, 201),
+        ("get", TASK, 200),
+        ("put", TASK, 200),
+        ("patch", TASK, 200),
+        ("patch", COMPLETE, 200),
+        ("delete", TASK, 204),
+        ("get", TASKS, 401),
+        ("get", TASKS, 403),
+        ("get", TASKS, 422),
+        ("post", TASKS, 413),
+        ("get", TASK, 404),
+        ("get", TASKS, 503),
+        ("get", "/readyz", 503),
+    }.isdisjoint(missing)
