@@ -9,7 +9,7 @@ UV_VERSION := 0.13.9
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(abspath $(VENV))
 
-.PHONY: install run dev token test test-pgbouncer lint typecheck migrations-check migrate check bench bench-smoke bench-tools clean
+.PHONY: install run dev token test fuzz test-pgbouncer lint typecheck migrations-check migrate check bench bench-smoke bench-tools clean
 
 # The virtual environment is rebuilt whenever the lock file changes.
 $(VENV)/.installed: $(BACKEND)/pyproject.toml $(BACKEND)/uv.lock
@@ -31,6 +31,10 @@ token: install
 ## Run the whole test suite (embedded PostgreSQL unless TEST_DATABASE_URL names a server).
 test: install
 	cd $(BACKEND) && .venv/bin/python -m pytest $(PYTEST_ARGS)
+
+## Contract fuzzing: schemathesis against a served instance, as "alice", for FUZZ_SECONDS.
+fuzz: install
+	cd $(BACKEND) && FUZZ_SECONDS=$${FUZZ_SECONDS:-60} .venv/bin/python -m pytest tests/contract/test_schemathesis.py -q
 
 lint: install
 	cd $(BACKEND) && .venv/bin/ruff check . && .venv/bin/ruff format --check .

@@ -15,6 +15,7 @@ from app.core.database import Database
 from app.core.embedded import database_url_for
 from app.core.errors import install_error_handlers
 from app.core.logging_config import configure_logging
+from app.core.method_not_allowed import install_method_not_allowed_handler
 from app.core.metrics import METRICS_PATH, Metrics, MetricsMiddleware
 from app.core.rate_limit import RATE_LIMITED_RESPONSES, UserRateLimiter, enforce_rate_limit
 from app.core.request_log import RequestLogMiddleware, record_caller
@@ -56,6 +57,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.token_verifier = token_verifier_for(settings)
     install_error_handlers(app)
+    install_method_not_allowed_handler(app)
     app.state.rate_limiter = UserRateLimiter.from_settings(settings)
     # Listed innermost first: the request log is outermost, so that it times and names every
     # response, including the 413s and CORS preflights answered by the middlewares below it.

@@ -5,6 +5,7 @@ imports the app itself) logs the same way."""
 import logging
 import sys
 
+from pythonjsonlogger.core import RESERVED_ATTRS
 from pythonjsonlogger.orjson import OrjsonFormatter
 
 from app.core.config import Settings
@@ -45,6 +46,8 @@ def make_formatter(log_format: str) -> logging.Formatter:
             style="{",
             rename_fields={"levelname": "level", "name": "logger"},
             timestamp="time",
+            # uvicorn repeats each message with terminal colour codes in this attribute.
+            reserved_attrs=[*RESERVED_ATTRS, "color_message"],
         )
     return logging.Formatter(TEXT_FORMAT)
 

@@ -13,6 +13,7 @@ from pydantic import (
     StrictStr,
     model_validator,
 )
+from pydantic.json_schema import SkipJsonSchema
 
 from app.tasks.models import DESCRIPTION_MAX_LENGTH, TITLE_MAX_LENGTH
 
@@ -38,6 +39,34 @@ def _trimmed_title(value: str) -> str:
     return _storable_text(value)
 
 
+def _character_ranges(codes: list[int]) -> str:
+    """`\\uXXXX-\\uYYYY...` for a regex class: an escape every regex dialect reads alike."""
+    ranges: list[list[int]] = []
+    for code in codes:
+        if ranges and code == ranges[-1][1] + 1:
+            ranges[-1][1] = code
+        else:
+            ranges.append([code, code])
+    return "".join(
+        f"\\u{low:04x}" if low == high else f"\\u{low:04x}-\\u{high:04x}" for low, high in ranges
+    )
+
+
+# Exactly what str.strip() removes: `\s` means different things to different regex engines.
+_WHITESPACE = _character_ranges([code for code in range(0x10000) if chr(code).isspace()])
+# Text that can be stored, as a JSON Schema `pattern`: no NUL. (Unpaired surrogates are refused
+# too, but the regex engines that validate schemas cannot even name them.)
+_STORABLE_CHARACTER = r"[^\u0000]"
+_TITLE_EDGE_CHARACTER = rf"[^{_WHITESPACE}\u0000]"
+# The schema states exactly what `_trimmed_title` accepts, so that clients and contract tests
+# know it: optional surrounding whitespace around 1 to TITLE_MAX_LENGTH storable characters
+# that start and end with a non-whitespace one.
+TITLE_PATTERN = (
+    rf"^[{_WHITESPACE}]*{_TITLE_EDGE_CHARACTER}"
+    rf"(?:{_STORABLE_CHARACTER}{{0,{TITLE_MAX_LENGTH - 2}}}{_TITLE_EDGE_CHARACTER})?"
+    rf"[{_WHITESPACE}]*$"
+)
+
 Title = Annotated[
     StrictStr,
     AfterValidator(_trimmed_title),
@@ -47,11 +76,16 @@ Title = Annotated[
             "stored trimmed."
         ),
         examples=["Buy milk"],
+        json_schema_extra={"pattern": TITLE_PATTERN},
     ),
 ]
 Description = Annotated[
     StrictStr,
-    Field(max_length=DESCRIPTION_MAX_LENGTH, description="Stored as given."),
+    Field(
+        max_length=DESCRIPTION_MAX_LENGTH,
+        description="Stored as given.",
+        json_schema_extra={"pattern": rf"^{_STORABLE_CHARACTER}*$"},
+    ),
     AfterValidator(_storable_text),
 ]
 
@@ -78,9 +112,11 @@ class TaskReplace(_Input):
 class TaskUpdate(_Input):
     """PATCH: only the fields present change; `description` may be null, `title` may not."""
 
-    title: Title | None = None
+    # None only stands for "not sent": an explicit null is refused below, so the schema
+    # does not offer it.
+    title: Title | SkipJsonSchema[None] = None
     description: Description | None = None
-    completed: StrictBool | None = None
+    completed: StrictBool | SkipJsonSchema[None] = None
 
     @model_validator(mode="after")
     def _no_null_for_required_columns(self) -> "TaskUpdate":
@@ -96,7 +132,7 @@ class TaskUpdate(_Input):
 class TaskCompletion(_Input):
     """Body of `/complete`: `completed` sets the state; leave it out to toggle."""
 
-    completed: StrictBool | None = None
+    completed: StrictBool | SkipJsonSchema[None] = None
 
     @model_validator(mode="after")
     def _no_null(self) -> "TaskCompletion":

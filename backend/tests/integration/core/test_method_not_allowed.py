@@ -1,0 +1,27 @@
+"""A 405 names, in `Allow`, every method the path supports."""
+
+import httpx
+import pytest
+
+pytestmark = pytest.mark.anyio
+
+TASK = "/api/v1/alice/tasks/00000000-0000-0000-0000-000000000000"
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "allowed"),
+    [
+        ("OPTIONS", "/api/v1/alice/tasks", "GET, POST"),
+        ("PUT", "/api/v1/alice/tasks", "GET, POST"),
+        ("POST", TASK, "DELETE, GET, PATCH, PUT"),
+        ("GET", f"{TASK}/complete", "PATCH"),
+        ("DELETE", "/healthz", "GET"),
+    ],
+)
+async def test_allow_lists_every_method_of_the_path(
+    client: httpx.AsyncClient, method: str, path: str, allowed: str
+) -> None:
+    response = await client.request(method, path)
+    assert response.status_code == 405
+    assert response.headers["Allow"] == allowed
+    assert response.json()["code"] == "method_not_allowed"
