@@ -13,14 +13,15 @@ removed stays trusted; and its fetch is blocking urllib behind a thread lock. He
 - An unknown kid causes at most one refetch per cooldown, however many requests arrive at
   once: fetches are single-flight behind a lock, and the cooldown starts at the attempt,
   successful or not.
-- Every fetch runs in a worker thread under a total timeout, so a slow provider never blocks
-  the event loop nor makes a request hang.
+- Every fetch runs in a thread of its own under a total timeout, so a slow provider never
+  blocks the event loop nor makes a request hang.
 """
 
 import asyncio
 import contextlib
 import logging
 import math
+import threading
 import time
 
 from jwt import PyJWK, PyJWKClient
@@ -61,6 +62,8 @@ class JwksKeyCache:
         self._refresh_allowed_at = -math.inf
         self._lock = asyncio.Lock()
         self._refresh_task: asyncio.Task[None] | None = None
+        # Set and cleared on the event loop, so it is never raced.
+        self._fetch_running = False
 
     async def warm_up(self) -> None:
         """Fetch once at start-up, so the first requests need no fetch. A failure is logged and
@@ -128,11 +131,9 @@ class JwksKeyCache:
         try:
             # wait_for stops waiting at the timeout even when the provider trickles bytes slowly
             # enough to defeat urllib's per-read timeout; the thread then ends on its own.
-            keys = await asyncio.wait_for(
-                asyncio.to_thread(self._client.get_signing_keys), timeout=self._timeout
-            )
+            keys = await asyncio.wait_for(self._fetch_in_thread(), timeout=self._timeout)
         except Exception as exc:  # any failure of the provider must end as a 401/503, never a 500
-            reason = "timed out" if isinstance(exc, TimeoutError) else str(exc)
+            reason = str(exc) or type(exc).__name__  # wait_for's TimeoutError has no message
             logger.warning("fetching the JWKS from %s failed: %s", self._url, reason)
             return
         usable = {
@@ -147,3 +148,37 @@ class JwksKeyCache:
         self._keys = usable
         self._fetched_at = time.monotonic()
         logger.info("fetched %d signing key(s) from %s", len(usable), self._url)
+
+    def _fetch_in_thread(self) -> "asyncio.Future[list[PyJWK]]":
+        """PyJWKClient's blocking fetch, in a daemon thread of its own rather than the loop's
+        default executor: an abandoned fetch stuck on a trickling provider must not hold up the
+        loop's (or the process's) shutdown, which waits for executor threads. At most one such
+        thread exists: while a fetch is still running, another attempt fails at once."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[list[PyJWK]] = loop.create_future()
+        if self._fetch_running:
+            future.set_exception(TimeoutError("the previous fetch has not finished"))
+            return future
+        self._fetch_running = True
+
+        def settle(result: list[PyJWK] | None, error: BaseException | None) -> None:
+            self._fetch_running = False
+            if future.done():  # the caller stopped waiting
+                return
+            if error is not None:
+                future.set_exception(error)
+            else:
+                future.set_result(result or [])
+
+        def fetch() -> None:
+            result: list[PyJWK] | None = None
+            error: BaseException | None = None
+            try:
+                result = self._client.get_signing_keys()
+            except Exception as exc:
+                error = exc
+            with contextlib.suppress(RuntimeError):  # the loop has closed meanwhile
+                loop.call_soon_threadsafe(settle, result, error)
+
+        threading.Thread(target=fetch, name="jwks-fetch", daemon=True).start()
+        return future

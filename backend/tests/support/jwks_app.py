@@ -1,13 +1,8 @@
-"""The application in JWKS mode, pointed at a test JwksServer, served over httpx."""
+"""Settings for the application in JWKS mode, pointed at a test JwksServer."""
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any, NamedTuple
 
-import httpx
-
 from app.core.config import Settings
-from app.main import create_app
 from tests.support.jwks_server import JwksServer, SigningKey
 
 
@@ -28,16 +23,6 @@ def jwks_settings(database_url: str, server: JwksServer, **overrides: Any) -> Se
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)
-
-
-@asynccontextmanager
-async def serving(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    """Like the `client` fixture, for tests that need settings of their own."""
-    app = create_app(settings)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-        async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
-            yield http
 
 
 def bearer(token: str) -> dict[str, str]:
