@@ -1,8 +1,9 @@
 """The request id: taken from `X-Request-ID` when the caller (or a proxy) sent a usable one,
-otherwise generated; available to every log line written while the request is handled."""
+otherwise generated (32 random hex digits); available to every log line written while the
+request is handled."""
 
+import os
 import re
-import uuid
 from contextvars import ContextVar
 
 HEADER = b"x-request-id"
@@ -21,4 +22,4 @@ def request_id_from(headers: list[tuple[bytes, bytes]]) -> str:
             if _USABLE.fullmatch(value):
                 return value.decode("ascii")
             break
-    return uuid.uuid4().hex
+    return os.urandom(16).hex()
