@@ -162,6 +162,28 @@ async def test_provider_down_with_a_warm_cache_keeps_serving_known_keys(
             await anyio.sleep(0.1)
 
 
+async def test_a_failing_refresh_is_retried_once_per_cooldown_not_per_request(
+    client_with: ClientFactory, keys: ProviderKeys, jwks_server: JwksServer
+) -> None:
+    async with client_with(jwt_jwks_cache_ttl_seconds=0.2) as client:
+        jwks_server.behave(Behaviour.ERROR)
+        await anyio.sleep(0.3)
+
+        # Every request past the TTL finds the keys stale; one of them starts a refresh.
+        for _ in range(5):
+            assert (await get(client, token(jwks_server, keys.ed25519))).status_code == 200
+        with anyio.fail_after(HANG_GUARD_SECONDS):
+            while True:
+                if jwks_server.requests() >= 2:
+                    break
+                await anyio.sleep(0.02)
+        for _ in range(5):
+            assert (await get(client, token(jwks_server, keys.ed25519))).status_code == 200
+            await anyio.sleep(0.02)
+
+        assert jwks_server.requests() == 2  # start-up, then one failed refresh
+
+
 async def test_provider_down_from_the_start_answers_503_then_recovers(
     client_with: ClientFactory, keys: ProviderKeys, jwks_server: JwksServer
 ) -> None:

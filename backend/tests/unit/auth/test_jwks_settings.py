@@ -15,6 +15,15 @@ JWKS = {
 DATABASE_URL = "postgresql://user:pass@db.example.com/todo"
 
 
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only what each test sets counts, whatever the shell running the tests exports."""
+    for name in ("APP_ENV", "DATABASE_URL", "BETTER_AUTH_SECRET", "JWT_SECRET", "JWT_ISSUER"):
+        monkeypatch.delenv(name, raising=False)
+    for name in ("JWT_AUDIENCE", "JWT_JWKS_URL", "JWT_ALGORITHMS"):
+        monkeypatch.delenv(name, raising=False)
+
+
 def settings(**values: Any) -> Settings:
     return Settings(_env_file=None, **values)
 
