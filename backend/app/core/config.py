@@ -95,8 +95,10 @@ class Settings(BaseSettings):
     # Per-user limit on the task routes, in `limits` notation: "600/minute", or several
     # separated by ";" ("20/second;600/minute"). Empty: no limit.
     rate_limit: str = ""
+    # moving-window: exact, and the cheapest for in-process counters with many users (the
+    # other two make the in-process store rescan every user on each request).
     rate_limit_strategy: Literal["fixed-window", "moving-window", "sliding-window-counter"] = (
-        "fixed-window"
+        "moving-window"
     )
     # Counters live here when set (shared by every instance); otherwise in each process.
     redis_url: str | None = None
