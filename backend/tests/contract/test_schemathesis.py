@@ -102,6 +102,8 @@ def test_the_api_keeps_its_openapi_contract(served_api: str) -> None:
         "--workers",
         "2",
     ]
+    if seed := os.environ.get("FUZZ_SEED"):  # replays the run that printed this seed
+        command += ["--seed", seed]
     done = subprocess.run(  # noqa: S603 (the schemathesis CLI of this environment)
         command,
         env=environment,
