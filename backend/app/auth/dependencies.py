@@ -16,7 +16,9 @@ bearer_scheme = HTTPBearer(
 )
 
 
-def get_token_verifier(request: Request) -> TokenVerifier:
+# `async` although it never awaits: FastAPI runs a plain `def` dependency in a worker thread,
+# a thread hop on every request for one attribute read.
+async def get_token_verifier(request: Request) -> TokenVerifier:
     verifier: TokenVerifier = request.app.state.token_verifier
     return verifier
 

@@ -6,6 +6,7 @@ from fastapi import APIRouter, Body, Query, Response, status
 from app.auth.dependencies import CurrentUserId
 from app.core.database import DatabaseDep
 from app.core.errors import ErrorBody
+from app.core.json_response import JSONBytesResponse
 from app.tasks import service
 from app.tasks.dependencies import OwnTask, TaskIdPath, found, task_not_found
 from app.tasks.schemas import (
@@ -57,9 +58,11 @@ async def list_tasks(
     ] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
-) -> dict[str, Any]:
+) -> Response:
     page = await service.list_tasks(db, user_id, completed=completed, limit=limit, offset=offset)
-    return {"tasks": page.tasks, "total": page.total, "limit": limit, "offset": offset}
+    return JSONBytesResponse(
+        {"tasks": page.tasks, "total": page.total, "limit": limit, "offset": offset}
+    )
 
 
 @router.post(
@@ -80,19 +83,17 @@ async def list_tasks(
         **BODY_ERRORS,
     },
 )
-async def create_task(
-    body: TaskCreate, user_id: CurrentUserId, db: DatabaseDep, response: Response
-) -> dict[str, Any]:
+async def create_task(body: TaskCreate, user_id: CurrentUserId, db: DatabaseDep) -> Response:
     task = await service.create_task(
         db, user_id, title=body.title, description=body.description, completed=body.completed
     )
-    response.headers["Location"] = f"/api/v1/{quote(user_id, safe='')}/tasks/{task['id']}"
-    return task
+    location = f"/api/v1/{quote(user_id, safe='')}/tasks/{task['id']}"
+    return JSONBytesResponse(task, status.HTTP_201_CREATED, headers={"Location": location})
 
 
 @router.get("/{task_id}", response_model=TaskPublic, responses=TASK_ERRORS, summary="Get one task")
-async def get_task(task: OwnTask) -> dict[str, Any]:
-    return task
+async def get_task(task: OwnTask) -> Response:
+    return JSONBytesResponse(task)
 
 
 @router.put(
@@ -103,8 +104,8 @@ async def get_task(task: OwnTask) -> dict[str, Any]:
 )
 async def replace_task(
     task_id: TaskIdPath, body: TaskReplace, user_id: CurrentUserId, db: DatabaseDep
-) -> dict[str, Any]:
-    return found(
+) -> Response:
+    task = found(
         await service.replace_task(
             db,
             user_id,
@@ -114,6 +115,7 @@ async def replace_task(
             completed=body.completed,
         )
     )
+    return JSONBytesResponse(task)
 
 
 @router.patch(
@@ -124,8 +126,8 @@ async def replace_task(
 )
 async def update_task(
     task_id: TaskIdPath, body: TaskUpdate, user_id: CurrentUserId, db: DatabaseDep
-) -> dict[str, Any]:
-    return found(await service.update_task(db, user_id, task_id, body.changes()))
+) -> Response:
+    return JSONBytesResponse(found(await service.update_task(db, user_id, task_id, body.changes())))
 
 
 @router.patch(
@@ -139,9 +141,9 @@ async def complete_task(
     user_id: CurrentUserId,
     db: DatabaseDep,
     body: Annotated[TaskCompletion | None, Body()] = None,
-) -> dict[str, Any]:
+) -> Response:
     completed = body.completed if body is not None else None
-    return found(await service.set_completed(db, user_id, task_id, completed))
+    return JSONBytesResponse(found(await service.set_completed(db, user_id, task_id, completed)))
 
 
 @router.delete(
