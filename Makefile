@@ -36,6 +36,12 @@ test: install
 fuzz: install
 	cd $(BACKEND) && FUZZ_SECONDS=$${FUZZ_SECONDS:-60} .venv/bin/python -m pytest tests/contract/test_schemathesis.py -q
 
+## The whole suite with the app behind a real PgBouncer in transaction mode (Neon's pooler).
+test-pgbouncer: install
+	@command -v pgbouncer >/dev/null || test -x /usr/sbin/pgbouncer || \
+		(apt-get update && apt-get install -y pgbouncer)
+	cd $(BACKEND) && .venv/bin/python -m tests.support.pgbouncer -- .venv/bin/python -m pytest $(PYTEST_ARGS)
+
 lint: install
 	cd $(BACKEND) && .venv/bin/ruff check . && .venv/bin/ruff format --check .
 

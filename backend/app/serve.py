@@ -10,9 +10,7 @@ import uvicorn
 from app.core import migrate
 from app.core.config import ConfigurationError, Settings, get_settings
 from app.core.embedded import database_url_for
-
-# Seconds that in-flight requests get to finish after SIGTERM.
-GRACEFUL_SHUTDOWN_SECONDS = 20
+from app.core.http_protocol import HeaderTimeoutProtocol
 
 
 def main() -> int:
@@ -45,7 +43,11 @@ def serve(factory: str, settings: Settings) -> None:
         port=settings.port,
         workers=workers,
         log_level=settings.log_level,
-        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+        # SIGTERM: stop accepting connections, let in-flight requests finish for up to
+        # this long, cancel the rest, then close the database pool (the app's lifespan).
+        timeout_graceful_shutdown=settings.shutdown_grace_seconds,
+        timeout_keep_alive=settings.http_keep_alive_seconds,
+        http=HeaderTimeoutProtocol,
         server_header=False,
     )
 

@@ -32,7 +32,6 @@ JWKS_SUPPORTED_ALGORITHMS = (
 )
 
 
-
 class Environment(StrEnum):
     DEVELOPMENT = "development"
     TEST = "test"
@@ -68,8 +67,9 @@ class Settings(BaseSettings):
     # Idle connections are closed after this long, so that a suspended Neon compute
     # or a restarted server never hands us a connection it has already dropped.
     db_pool_recycle_seconds: Annotated[float, Field(ge=0)] = 300.0
-    # Set to 0 behind PgBouncer in transaction mode (Neon's "-pooler" host).
-    db_statement_cache_size: Annotated[int, Field(ge=0)] = 100
+    # asyncpg's prepared-statement cache. Unset: 0 when the host name contains "-pooler"
+    # (Neon's PgBouncer), else 100. Set 0 behind any PgBouncer in transaction mode.
+    db_statement_cache_size: Annotated[int | None, Field(ge=0)] = None
 
     jwt_secret: str | None = Field(
         default=None, validation_alias=AliasChoices("JWT_SECRET", "BETTER_AUTH_SECRET")
@@ -86,6 +86,13 @@ class Settings(BaseSettings):
     # At most one refetch per this many seconds for tokens naming an unknown key id.
     jwt_jwks_cooldown_seconds: Annotated[float, Field(ge=0)] = 30.0
     jwt_jwks_timeout_seconds: Annotated[float, Field(gt=0, le=60)] = 3.0
+
+    # Seconds in-flight requests get to finish after SIGTERM before the process exits.
+    shutdown_grace_seconds: Annotated[int, Field(ge=1)] = 20
+    # Idle keep-alive connections are closed after this many seconds.
+    http_keep_alive_seconds: Annotated[int, Field(ge=1)] = 5
+    # A client must send its request line and headers within this many seconds.
+    http_header_timeout_seconds: Annotated[float, Field(gt=0)] = 10.0
 
     data_dir: Path = BACKEND_DIR / ".data"
     log_level: str = "info"

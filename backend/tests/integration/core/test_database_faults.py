@@ -21,7 +21,7 @@ from app.core import migrate
 from app.core.config import Settings
 from app.core.database import APPLICATION_NAME, Database, DatabaseUnavailable
 from app.main import create_app
-from tests.conftest import TEST_SECRET, auth
+from tests.conftest import auth
 from tests.support.postgres_server import PostgresServer
 
 pytestmark = pytest.mark.anyio
@@ -67,18 +67,22 @@ def user() -> str:
     return f"fault-{uuid.uuid4().hex[:12]}"
 
 
-@asynccontextmanager
-async def serving(database_url: str, **overrides: Any) -> AsyncIterator[httpx.AsyncClient]:
-    settings = Settings(
-        _env_file=None,  # type: ignore[call-arg]
-        app_env="test",
-        database_url=database_url,
-        jwt_secret=TEST_SECRET,
-        db_pool_timeout_seconds=POOL_TIMEOUT_SECONDS,
-        db_connect_timeout_seconds=CONNECT_TIMEOUT_SECONDS,
+def fault_settings(base: Settings, database_url: str, **overrides: Any) -> Settings:
+    """The suite's test settings (no backend/.env), on this server, with short timeouts."""
+    changes = {
+        "database_url": database_url,
+        "db_pool_timeout_seconds": POOL_TIMEOUT_SECONDS,
+        "db_connect_timeout_seconds": CONNECT_TIMEOUT_SECONDS,
         **overrides,
-    )
-    app = create_app(settings)
+    }
+    return base.model_copy(update=changes)
+
+
+@asynccontextmanager
+async def serving(
+    base: Settings, database_url: str, **overrides: Any
+) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(fault_settings(base, database_url, **overrides))
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
@@ -112,9 +116,9 @@ async def warm_pool(client: httpx.AsyncClient, user: str, connections: int) -> N
 
 
 async def test_unreachable_database_answers_503_then_recovers_without_restart(
-    server: PostgresServer, fault_database_url: str, user: str
+    server: PostgresServer, fault_database_url: str, user: str, settings: Settings
 ) -> None:
-    async with asyncio.timeout(TEST_BOUND_SECONDS), serving(fault_database_url) as client:
+    async with asyncio.timeout(TEST_BOUND_SECONDS), serving(settings, fault_database_url) as client:
         tasks_url = f"/api/v1/{user}/tasks"
         assert (
             await client.post(tasks_url, json={"title": "a"}, headers=auth(user))
@@ -139,13 +143,15 @@ async def test_unreachable_database_answers_503_then_recovers_without_restart(
         assert [task["title"] for task in listed.json()["tasks"]] == ["a"]
 
 
-async def test_database_that_accepts_but_never_answers_gives_503_in_time(user: str) -> None:
+async def test_database_that_accepts_but_never_answers_gives_503_in_time(
+    user: str, settings: Settings
+) -> None:
     """A black-holed server (a suspended host, a network partition) must not hang requests."""
     with socket.socket() as silent:
         silent.bind(("127.0.0.1", 0))
         silent.listen(16)
         url = f"postgresql://postgres@127.0.0.1:{silent.getsockname()[1]}/todo"
-        async with asyncio.timeout(TEST_BOUND_SECONDS), serving(url) as client:
+        async with asyncio.timeout(TEST_BOUND_SECONDS), serving(settings, url) as client:
             async with asyncio.timeout(UNAVAILABLE_BOUND_SECONDS):
                 listed = await client.get(f"/api/v1/{user}/tasks", headers=auth(user))
             assert_unavailable(listed)
@@ -153,9 +159,9 @@ async def test_database_that_accepts_but_never_answers_gives_503_in_time(user: s
 
 
 async def test_connections_terminated_under_the_app_are_replaced_before_use(
-    server: PostgresServer, fault_database_url: str, user: str
+    server: PostgresServer, fault_database_url: str, user: str, settings: Settings
 ) -> None:
-    async with asyncio.timeout(TEST_BOUND_SECONDS), serving(fault_database_url) as client:
+    async with asyncio.timeout(TEST_BOUND_SECONDS), serving(settings, fault_database_url) as client:
         await warm_pool(client, user, connections=5)
         assert await app_connections(fault_database_url) >= 2
 
@@ -177,9 +183,9 @@ async def test_connections_terminated_under_the_app_are_replaced_before_use(
 
 
 async def test_full_database_restart_is_invisible_to_the_next_requests(
-    server: PostgresServer, fault_database_url: str, user: str
+    server: PostgresServer, fault_database_url: str, user: str, settings: Settings
 ) -> None:
-    async with asyncio.timeout(TEST_BOUND_SECONDS), serving(fault_database_url) as client:
+    async with asyncio.timeout(TEST_BOUND_SECONDS), serving(settings, fault_database_url) as client:
         await warm_pool(client, user, connections=5)
         server.restart()
         time.sleep(LET_GOODBYES_ARRIVE_SECONDS)  # noqa: ASYNC251  (holding the loop is the point)
@@ -193,7 +199,7 @@ async def test_full_database_restart_is_invisible_to_the_next_requests(
 
 
 async def test_no_acknowledged_create_is_lost_or_stored_twice_across_a_restart(
-    server: PostgresServer, fault_database_url: str, user: str
+    server: PostgresServer, fault_database_url: str, user: str, settings: Settings
 ) -> None:
     writers = 6
     acknowledged: dict[str, str] = {}  # title -> id of every 201
@@ -222,7 +228,7 @@ async def test_no_acknowledged_create_is_lost_or_stored_twice_across_a_restart(
 
     async with (
         asyncio.timeout(TEST_BOUND_SECONDS),
-        serving(fault_database_url, db_pool_max_size=4) as client,
+        serving(settings, fault_database_url, db_pool_max_size=4) as client,
     ):
         writing = [asyncio.create_task(write(client, n)) for n in range(writers)]
         await asyncio.sleep(0.3)
@@ -247,14 +253,8 @@ async def test_no_acknowledged_create_is_lost_or_stored_twice_across_a_restart(
 
 
 @asynccontextmanager
-async def opened_database(database_url: str) -> AsyncIterator[Database]:
-    settings = Settings(
-        _env_file=None,  # type: ignore[call-arg]
-        app_env="test",
-        database_url=database_url,
-        jwt_secret=TEST_SECRET,
-        db_pool_timeout_seconds=POOL_TIMEOUT_SECONDS,
-    )
+async def opened_database(base: Settings, database_url: str) -> AsyncIterator[Database]:
+    settings = fault_settings(base, database_url)
     database = Database(settings, database_url)
     await database.open()
     try:
@@ -264,11 +264,11 @@ async def opened_database(database_url: str) -> AsyncIterator[Database]:
 
 
 async def test_statement_on_a_connection_that_died_before_use_runs_on_a_fresh_one(
-    server: PostgresServer, fault_database_url: str
+    server: PostgresServer, fault_database_url: str, settings: Settings
 ) -> None:
     async with (
         asyncio.timeout(TEST_BOUND_SECONDS),
-        opened_database(fault_database_url) as database,
+        opened_database(settings, fault_database_url) as database,
         database.connection() as conn,
     ):
         conn.raw.terminate()
@@ -277,7 +277,7 @@ async def test_statement_on_a_connection_that_died_before_use_runs_on_a_fresh_on
 
 
 async def test_read_cut_mid_statement_is_retried(
-    server: PostgresServer, fault_database_url: str
+    server: PostgresServer, fault_database_url: str, settings: Settings
 ) -> None:
     server.psql(
         "DROP SEQUENCE IF EXISTS read_attempts; CREATE SEQUENCE read_attempts", "todo_faults"
@@ -289,7 +289,7 @@ async def test_read_cut_mid_statement_is_retried(
     )
     async with (
         asyncio.timeout(TEST_BOUND_SECONDS),
-        opened_database(fault_database_url) as database,
+        opened_database(settings, fault_database_url) as database,
         database.connection() as conn,
     ):
         row = await conn.fetchrow(read)
@@ -299,7 +299,7 @@ async def test_read_cut_mid_statement_is_retried(
 
 
 async def test_write_cut_mid_statement_is_never_repeated(
-    server: PostgresServer, fault_database_url: str
+    server: PostgresServer, fault_database_url: str, settings: Settings
 ) -> None:
     # Sequences ignore rollbacks, so this counts every attempt the server saw.
     server.psql(
@@ -309,7 +309,10 @@ async def test_write_cut_mid_statement_is_never_repeated(
         "DO $$ BEGIN PERFORM nextval('write_attempts'); "
         "PERFORM pg_terminate_backend(pg_backend_pid()); END $$"
     )
-    async with asyncio.timeout(TEST_BOUND_SECONDS), opened_database(fault_database_url) as database:
+    async with (
+        asyncio.timeout(TEST_BOUND_SECONDS),
+        opened_database(settings, fault_database_url) as database,
+    ):
         with pytest.raises(DatabaseUnavailable):
             async with database.connection() as conn:
                 await conn.execute(write)
