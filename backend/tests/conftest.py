@@ -116,11 +116,12 @@ async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
         yield http
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 async def shared_app(app_database_url: str) -> AsyncIterator[FastAPI]:
-    """One app for the whole session. FastAPI analyses every route of a new app on its first
+    """One app per test module. FastAPI analyses every route of a new app on its first
     request, which costs more than most tests; tests that only talk HTTP share this one
-    (through `shared_client`) and still start from a clean database."""
+    (through `shared_client`) and still start from a clean database. Its pool is closed
+    when the module ends, so tests elsewhere never see its connections."""
     settings = Settings(
         _env_file=None,  # type: ignore[call-arg]
         app_env="test",
@@ -136,7 +137,7 @@ async def shared_app(app_database_url: str) -> AsyncIterator[FastAPI]:
 async def shared_client(
     shared_app: FastAPI, clean_database: None
 ) -> AsyncIterator[httpx.AsyncClient]:
-    """Like `client`, on the session's app: for tests that change nothing but the database."""
+    """Like `client`, on the module's app: for tests that change nothing but the database."""
     transport = httpx.ASGITransport(app=shared_app, raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
         yield http

@@ -42,6 +42,13 @@ EXPLICIT_UTC_OFFSET = re.compile(r"(Z|[+-]00:00)$")
 
 pytestmark = pytest.mark.anyio
 
+
+@pytest.fixture
+def client(shared_client: httpx.AsyncClient) -> httpx.AsyncClient:
+    """These tests change nothing but the database: they share one app per module."""
+    return shared_client
+
+
 Document = dict[str, Any]
 
 

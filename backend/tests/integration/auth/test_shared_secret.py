@@ -20,6 +20,13 @@ from tests.conftest import TEST_SECRET, ClientFactory, auth, make_token
 
 pytestmark = pytest.mark.anyio
 
+
+@pytest.fixture
+def client(shared_client: httpx.AsyncClient) -> httpx.AsyncClient:
+    """These tests change nothing but the database: they share one app per module."""
+    return shared_client
+
+
 LIST = "/api/v1/alice/tasks"
 
 

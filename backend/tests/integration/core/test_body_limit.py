@@ -12,6 +12,13 @@ from tests.conftest import auth
 
 pytestmark = pytest.mark.anyio
 
+
+@pytest.fixture
+def client(shared_client: httpx.AsyncClient) -> httpx.AsyncClient:
+    """These tests change nothing but the database: they share one app per module."""
+    return shared_client
+
+
 LIMIT = 1024 * 1024
 JSON_HEADERS = {"Content-Type": "application/json"}
 

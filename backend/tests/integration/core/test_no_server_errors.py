@@ -10,6 +10,13 @@ from tests.conftest import auth, make_token
 
 pytestmark = pytest.mark.anyio
 
+
+@pytest.fixture
+def client(shared_client: httpx.AsyncClient) -> httpx.AsyncClient:
+    """These tests change nothing but the database: they share one app per module."""
+    return shared_client
+
+
 TASKS = "/api/v1/alice/tasks"
 A_TASK = f"{TASKS}/{uuid.UUID(int=1)}"
 

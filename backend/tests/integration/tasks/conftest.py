@@ -19,6 +19,12 @@ RowInserter = Callable[..., Awaitable[uuid.UUID]]
 
 
 @pytest.fixture
+def client(shared_client: httpx.AsyncClient) -> httpx.AsyncClient:
+    """These tests change nothing but the database: they share one app per module."""
+    return shared_client
+
+
+@pytest.fixture
 def create_task(client: httpx.AsyncClient) -> TaskMaker:
     """POST a task as `owner` (alice by default) and return the created Task."""
 
