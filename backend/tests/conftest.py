@@ -87,7 +87,7 @@ def app_database_url(database_url: str) -> str:
 @pytest.fixture
 def settings(app_database_url: str) -> Settings:
     return Settings(
-        _env_file=None,  # type: ignore[call-arg]
+        _env_file=None,
         app_env="test",
         database_url=app_database_url,
         jwt_secret=TEST_SECRET,
@@ -123,7 +123,7 @@ async def shared_app(app_database_url: str) -> AsyncIterator[FastAPI]:
     (through `shared_client`) and still start from a clean database. Its pool is closed
     when the module ends, so tests elsewhere never see its connections."""
     settings = Settings(
-        _env_file=None,  # type: ignore[call-arg]
+        _env_file=None,
         app_env="test",
         database_url=app_database_url,
         jwt_secret=TEST_SECRET,
