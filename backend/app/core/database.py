@@ -122,6 +122,7 @@ MAX_RETRY_DELAY_SECONDS = 0.5
 LIVENESS_LOOP_TURNS = 10
 # How long close() waits for borrowed connections to come back before cutting them.
 POOL_CLOSE_SECONDS = 5.0
+POOL_CLOSED_MESSAGE = "database pool closed"
 
 
 def statement_cache_size(settings: Settings, url: str) -> int:
@@ -144,10 +145,9 @@ class Database:
 
     Only connections that are still alive are handed out: a server restart, a Neon compute
     suspend or `pg_terminate_backend` leaves dead connections in the pool, and those are
-    replaced before any statement is sent on them. Failures before a statement is sent
-    (connection refused, server starting up) are retried until DB_POOL_TIMEOUT_SECONDS.
-    A failure after a statement was sent is never retried here, so a write can never be
-    applied twice: the request answers 503 and the client decides.
+    replaced before any statement is sent on them. Failing to connect (connection refused,
+    server starting up) is retried until DB_POOL_TIMEOUT_SECONDS. Statements are retried
+    only where that is safe (see PooledConnection), so a write is never applied twice.
     """
 
     def __init__(self, settings: Settings, url: str) -> None:
@@ -180,6 +180,7 @@ class Database:
         except TimeoutError:
             logger.warning("database pool did not close in %ss; terminating it", POOL_CLOSE_SECONDS)
             pool.terminate()
+        logger.info(POOL_CLOSED_MESSAGE)
 
     @property
     def pool(self) -> asyncpg.Pool:

@@ -109,25 +109,25 @@ async def sessions_waiting_on_a_lock(db: asyncpg.Connection) -> int:
     return count
 
 
-async def app_connections(db: asyncpg.Connection, app_database_url: str) -> int:
-    """The served app's open database connections: at PgBouncer when it serves through
-    one (its server connections outlive the app's pool), else at PostgreSQL."""
-    if app_database_url != os.environ.get("TEST_DATABASE_URL_DIRECT") and os.environ.get(
-        "TEST_DATABASE_URL_DIRECT"
-    ):
+async def app_connections(db: asyncpg.Connection, app_database_url: str) -> set[str]:
+    """Identities of the app's open database connections, whichever process holds them: at
+    PgBouncer when the app serves through one (its server connections outlive the app's
+    pool), else at PostgreSQL. Compare with a snapshot taken before the served app started."""
+    pooled = os.environ.get("TEST_DATABASE_URL_DIRECT") not in (None, app_database_url)
+    if pooled:
         database = urlsplit(app_database_url).path.lstrip("/")
         clients = await asyncio.to_thread(pgbouncer_show, app_database_url, "CLIENTS")
-        return sum(
-            1
+        return {
+            f"{row['addr']}:{row['port']}"
             for row in clients
             if row["database"] == database and row["application_name"] == APPLICATION_NAME
-        )
-    count: int = await db.fetchval(
-        "SELECT count(*) FROM pg_stat_activity "
+        }
+    rows = await db.fetch(
+        "SELECT pid FROM pg_stat_activity "
         "WHERE application_name = $1 AND datname = current_database()",
         APPLICATION_NAME,
     )
-    return count
+    return {str(row["pid"]) for row in rows}
 
 
 async def start_blocked_update(

@@ -9,6 +9,7 @@ import asyncpg
 import httpx
 import pytest
 
+from app.core.database import POOL_CLOSED_MESSAGE
 from tests.integration.serve.served_app import (
     app_connections,
     served_app,
@@ -37,6 +38,8 @@ def accepts_connections(port: int) -> bool:
 async def test_sigterm_lets_in_flight_requests_finish_and_refuses_new_ones(
     app_database_url: str, database_url: str, db: asyncpg.Connection, clean_database: None
 ) -> None:
+    # Connections of apps that earlier tests ran in this process are not the server's.
+    others = await app_connections(db, app_database_url)
     with served_app(
         app_database_url, database_url, SHUTDOWN_GRACE_SECONDS=str(GRACE_SECONDS + 8)
     ) as app:
@@ -61,14 +64,17 @@ async def test_sigterm_lets_in_flight_requests_finish_and_refuses_new_ones(
             assert await asyncio.to_thread(app.process.wait, 10) in CLEAN_EXIT
 
             async def pool_closed() -> bool:
-                return await app_connections(db, app_database_url) == 0
+                return await app_connections(db, app_database_url) <= others
 
             await wait_for("the server's database connections are closed", pool_closed, 5)
+            assert POOL_CLOSED_MESSAGE in app.output()
 
 
 async def test_sigterm_exits_within_the_grace_period_when_a_request_hangs(
     app_database_url: str, database_url: str, db: asyncpg.Connection, clean_database: None
 ) -> None:
+    # Connections of apps that earlier tests ran in this process are not the server's.
+    others = await app_connections(db, app_database_url)
     with served_app(
         app_database_url, database_url, SHUTDOWN_GRACE_SECONDS=str(GRACE_SECONDS)
     ) as app:
@@ -95,6 +101,7 @@ async def test_sigterm_exits_within_the_grace_period_when_a_request_hangs(
                 await lock.rollback()
 
             async def pool_closed() -> bool:
-                return await app_connections(db, app_database_url) == 0
+                return await app_connections(db, app_database_url) <= others
 
             await wait_for("the server's database connections are closed", pool_closed, 5)
+            assert POOL_CLOSED_MESSAGE in app.output()
