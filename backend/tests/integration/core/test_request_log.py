@@ -94,7 +94,9 @@ async def test_unauthenticated_and_unmatched_requests_are_logged_without_a_user(
 async def test_text_format(settings: Settings, log_stream: io.StringIO) -> None:
     async with running_app(settings, log_format="text") as run:
         response = await run.client.get("/healthz")
-    line = log_stream.getvalue().strip().splitlines()[-1]
+    lines = [line for line in log_stream.getvalue().splitlines() if " app.request " in line]
+    assert len(lines) == 1
+    line = lines[0]
     assert "INFO app.request" in line
     assert "GET /healthz 200" in line
     assert f"[{response.headers['X-Request-ID']}]" in line
