@@ -59,6 +59,10 @@ def _task(row: asyncpg.Record | None) -> dict[str, Any]:
     return {key: row[key] for key in _TASK_KEYS}
 
 
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    pass
+
+
 class CeilingApp:
     def __init__(self) -> None:
         self.secret = os.environ["JWT_SECRET"]
@@ -88,7 +92,10 @@ class CeilingApp:
             if message["type"] == "lifespan.startup":
                 dsn = parse_database_url(os.environ["DATABASE_URL"]).dsn
                 size = int(os.environ.get("DB_POOL_MAX_SIZE", "10"))
-                self.pool = await asyncpg.create_pool(dsn, min_size=size, max_size=size)
+                # Like the product: no reset round trip when a connection is released.
+                self.pool = await asyncpg.create_pool(
+                    dsn, min_size=size, max_size=size, reset=_keep_session
+                )
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 if self.pool is not None:
