@@ -34,6 +34,9 @@ CONNECT_TIMEOUT_SECONDS = 0.5
 # plus one connect attempt and scheduling; anything longer is a hang.
 UNAVAILABLE_BOUND_SECONDS = POOL_TIMEOUT_SECONDS + CONNECT_TIMEOUT_SECONDS + 2.0
 LET_GOODBYES_ARRIVE_SECONDS = 0.2
+# Where requests are expected to succeed, the production default: reconnecting a whole pool
+# on a busy CI machine can take longer than the short timeout above.
+RECOVERY: dict[str, Any] = {"db_pool_timeout_seconds": 5.0}
 
 
 @pytest.fixture(scope="module")
@@ -161,7 +164,10 @@ async def test_database_that_accepts_but_never_answers_gives_503_in_time(
 async def test_connections_terminated_under_the_app_are_replaced_before_use(
     server: PostgresServer, fault_database_url: str, user: str, settings: Settings
 ) -> None:
-    async with asyncio.timeout(TEST_BOUND_SECONDS), serving(settings, fault_database_url) as client:
+    async with (
+        asyncio.timeout(TEST_BOUND_SECONDS),
+        serving(settings, fault_database_url, **RECOVERY) as client,
+    ):
         await warm_pool(client, user, connections=5)
         assert await app_connections(fault_database_url) >= 2
 
@@ -185,7 +191,10 @@ async def test_connections_terminated_under_the_app_are_replaced_before_use(
 async def test_full_database_restart_is_invisible_to_the_next_requests(
     server: PostgresServer, fault_database_url: str, user: str, settings: Settings
 ) -> None:
-    async with asyncio.timeout(TEST_BOUND_SECONDS), serving(settings, fault_database_url) as client:
+    async with (
+        asyncio.timeout(TEST_BOUND_SECONDS),
+        serving(settings, fault_database_url, **RECOVERY) as client,
+    ):
         await warm_pool(client, user, connections=5)
         server.restart()
         time.sleep(LET_GOODBYES_ARRIVE_SECONDS)  # noqa: ASYNC251  (holding the loop is the point)
@@ -228,7 +237,7 @@ async def test_no_acknowledged_create_is_lost_or_stored_twice_across_a_restart(
 
     async with (
         asyncio.timeout(TEST_BOUND_SECONDS),
-        serving(settings, fault_database_url, db_pool_max_size=4) as client,
+        serving(settings, fault_database_url, db_pool_max_size=4, **RECOVERY) as client,
     ):
         writing = [asyncio.create_task(write(client, n)) for n in range(writers)]
         await asyncio.sleep(0.3)
