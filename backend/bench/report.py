@@ -88,9 +88,9 @@ def _ratio(value: float, reference: float) -> str:
 def _rows(product: "Measured", ceiling: "Measured") -> list[str]:
     rows = [
         "| scenario | app | answered req/s | of offered | p50 ms | p90 ms | p99 ms | max ms "
-        "| non-2xx | socket errors | worker RSS peak | app CPU | DB CPU | req/s vs ceiling "
-        "| p99 vs ceiling |",
-        "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
+        "| non-2xx | socket errors | worker RSS peak | CPU app / DB / wrk / other "
+        "| req/s vs ceiling | p99 vs ceiling |",
+        "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
     ]
     for name in product.results:
         for measured in (product, ceiling):
@@ -106,8 +106,9 @@ def _rows(product: "Measured", ceiling: "Measured") -> list[str]:
                 f"| {'' if share is None else f'{share:.0%}'} "
                 f"| {_ms(current.p50_ms)} | {_ms(current.p90_ms)} | {_ms(current.p99_ms)} "
                 f"| {_ms(current.max_ms)} | {current.non_2xx} | {_socket_errors(current)} "
-                f"| {measured.peak_rss_mb[name]:.0f} MB | {measured.app_cpu[name]:.2f} "
-                f"| {measured.db_cpu[name]:.2f} | {rps_ratio} | {p99_ratio} |"
+                f"| {measured.peak_rss_mb[name]:.0f} MB | {measured.app_cpu[name]:.2f} / "
+                f"{measured.db_cpu[name]:.2f} / {measured.wrk_cpu[name]:.2f} / "
+                f"{measured.other_cpu[name]:.2f} | {rps_ratio} | {p99_ratio} |"
             )
     return rows
 
@@ -194,6 +195,16 @@ def markdown(
         "",
         *_rows(product, ceiling),
     ]
+    failures = [
+        f"{name} {measured.app}: "
+        + ", ".join(f"{code} x {count}" for code, count in sorted(result.statuses.items()))
+        for measured in (product, ceiling)
+        for name, result in measured.results.items()
+        if result.non_2xx and any(not code.startswith("2") for code in result.statuses)
+    ]
+    if failures:
+        lines += ["", "Statuses where some were not 2xx (mix scenarios count every status): "]
+        lines += [f"- {failure}" for failure in failures]
     if large is not None and context.large_scale is not None:
         big = large.results[probe.name]
         lines += [
@@ -259,12 +270,14 @@ async def _explain(url: str, owner: str, task_id: str) -> dict[str, str]:
     ]
     try:
         for name, sql, params in queries:
-            # Warm once so the plan shows the steady state, then roll the update back.
-            tx = conn.transaction()
-            await tx.start()
-            await conn.fetch(sql, *params)
-            rows = await conn.fetch(prefix + sql, *params)
-            await tx.rollback()
+            # Warm the caches first. Each run is rolled back, in its own transaction: a row
+            # changed earlier in the same transaction would make the update check its
+            # foreign key, which a request's update never does.
+            for statement in (sql, prefix + sql):
+                tx = conn.transaction()
+                await tx.start()
+                rows = await conn.fetch(statement, *params)
+                await tx.rollback()
             plans[name] = "\n".join(row[0] for row in rows)
     finally:
         await conn.close()

@@ -17,6 +17,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import psutil
+
 from app.auth.dev_token import mint
 from bench import database, report
 from bench.database import Scale
@@ -47,6 +49,14 @@ class Measured:
     peak_rss_mb: dict[str, float] = field(default_factory=dict)  # scenario -> worst worker
     app_cpu: dict[str, float] = field(default_factory=dict)  # scenario -> cores used
     db_cpu: dict[str, float] = field(default_factory=dict)
+    wrk_cpu: dict[str, float] = field(default_factory=dict)
+    # Cores busy with anything else on the machine (other jobs): the run's noise floor.
+    other_cpu: dict[str, float] = field(default_factory=dict)
+
+
+def busy_cpu_seconds() -> float:
+    times = psutil.cpu_times()
+    return float(sum(times) - times.idle - getattr(times, "iowait", 0.0))
 
 
 def parse_scale(text: str) -> Scale:
@@ -102,7 +112,9 @@ def measure(
         for scenario in scenarios:
             time.sleep(pause_s)  # let the previous scenario's connections close
             served.sampler.reset()
+            busy_before = busy_cpu_seconds()
             result = run_wrk(served.url, scenario, data_file, duration_s)
+            busy = busy_cpu_seconds() - busy_before
             workers_usage, db_usage = served.sampler.snapshot()
             measured.results[scenario.name] = result
             measured.peak_rss_mb[scenario.name] = (
@@ -110,6 +122,9 @@ def measure(
             )
             measured.app_cpu[scenario.name] = workers_usage.cpu_seconds() / result.duration_s
             measured.db_cpu[scenario.name] = db_usage.cpu_seconds() / result.duration_s
+            measured.wrk_cpu[scenario.name] = result.wrk_cpu_s / result.duration_s
+            accounted = workers_usage.cpu_seconds() + db_usage.cpu_seconds() + result.wrk_cpu_s
+            measured.other_cpu[scenario.name] = max(0.0, busy - accounted) / result.duration_s
             log(report.one_line(app, result, measured.peak_rss_mb[scenario.name]))
     finally:
         served.stop()
@@ -130,6 +145,9 @@ def main(argv: list[str] | None = None) -> int:
         help="USERSxTASKS for the list-at-scale comparison",
     )
     parser.add_argument("--skip-large", action="store_true", help="skip the large-scale run")
+    parser.add_argument(
+        "--probe-users", type=int, default=300, help="users of the list run compared across scales"
+    )
     parser.add_argument("--duration", type=int, default=20, help="seconds per scenario")
     parser.add_argument("--users", default="1000,2000", help="connections of the users runs")
     parser.add_argument("--saturation", type=int, default=100, help="closed-loop connections")
@@ -155,7 +173,9 @@ def main(argv: list[str] | None = None) -> int:
         Scenario("saturation-list", "list", args.saturation, 0),
         Scenario("saturation-mix", "mix", args.saturation, 0),
     ]
-    scale_probe = Scenario(f"users-{users_counts[0]}-list", "list", users_counts[0], THINK_MS)
+    # Compared across scales, so at a load both can serve: an overloaded server's p99 is
+    # its queue, not the query.
+    scale_probe = Scenario(f"users-{args.probe_users}-list", "list", args.probe_users, THINK_MS)
 
     server = database.server_url(os.environ.get("BENCH_DATABASE_URL"), BENCH_DATA_DIR)
     url = database.prepare(server, scale, reuse=False)
@@ -169,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     with tempfile.TemporaryDirectory(prefix="todo-bench-") as scratch:
         data_file = Path(scratch) / "users.tsv"
-        users = database.sample_users(url, max([*users_counts, args.saturation]))
+        users = database.sample_users(url, max([*users_counts, args.saturation, args.probe_users]))
         write_users(data_file, users, secret)
         probe = (f"/api/v1/{users[0][0]}/tasks", mint(secret, users[0][0]))
         run_on = {
@@ -178,7 +198,9 @@ def main(argv: list[str] | None = None) -> int:
             "data_file": data_file,
             "probe": probe,
         }
-        product = measure("product", [*scenarios, scale_probe], **run_on, **common)
+        # The list-only probe is compared across scales; the smoke has only one scale.
+        probes = [] if args.smoke else [scale_probe]
+        product = measure("product", [*scenarios, *probes], **run_on, **common)
         ceiling = measure("ceiling", scenarios, **run_on, **common)
         explains = report.explain(url, users[0][0], users[0][1][0])
 
