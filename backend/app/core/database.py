@@ -224,12 +224,14 @@ class Database:
                 raise DatabaseUnavailable("no live database connection in time")
             try:
                 conn = await pool.acquire(timeout=remaining)
-            except TimeoutError as exc:
-                raise DatabaseUnavailable("no free database connection in time") from exc
             except CONNECTION_ERRORS as exc:
-                # Nothing was sent yet: the server refused or dropped the new connection.
+                # Nothing was sent yet: no slot came free in time, or connecting failed
+                # (refused, dropped, or slower than DB_CONNECT_TIMEOUT_SECONDS).
                 if deadline - loop.time() <= delay:
-                    raise DatabaseUnavailable(str(exc) or type(exc).__name__) from exc
+                    reason = (
+                        "no database connection in time" if isinstance(exc, TimeoutError) else ""
+                    )
+                    raise DatabaseUnavailable(reason or str(exc) or type(exc).__name__) from exc
                 logger.info("database connection failed (%s); retrying", type(exc).__name__)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, MAX_RETRY_DELAY_SECONDS)

@@ -34,9 +34,9 @@ CONNECT_TIMEOUT_SECONDS = 0.5
 # plus one connect attempt and scheduling; anything longer is a hang.
 UNAVAILABLE_BOUND_SECONDS = POOL_TIMEOUT_SECONDS + CONNECT_TIMEOUT_SECONDS + 2.0
 LET_GOODBYES_ARRIVE_SECONDS = 0.2
-# Where requests are expected to succeed, the production default: reconnecting a whole pool
-# on a busy CI machine can take longer than the short timeout above.
-RECOVERY: dict[str, Any] = {"db_pool_timeout_seconds": 5.0}
+# Where requests are expected to succeed, the production defaults: reconnecting a whole pool
+# on a busy CI machine can take longer than the short timeouts above.
+RECOVERY: dict[str, Any] = {"db_pool_timeout_seconds": 5.0, "db_connect_timeout_seconds": 5.0}
 
 
 @pytest.fixture(scope="module")
