@@ -14,6 +14,7 @@ import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -82,7 +83,7 @@ def write_users(path: Path, users: list[tuple[str, list[str]]], secret: str) -> 
 
 
 def measure(
-    app: str,
+    apps: list[str],
     scenarios: list[Scenario],
     *,
     database_url: str,
@@ -94,42 +95,58 @@ def measure(
     duration_s: int,
     warmup_s: int,
     pause_s: float,
-) -> Measured:
+    first_app_only: Sequence[Scenario] = (),
+) -> list[Measured]:
+    """Serve every app at once and run each scenario on each in turn, back to back, so that
+    the two figures of a pair saw the same machine (an idle server costs nothing)."""
     env = {
         "APP_ENV": "production",
         "DATABASE_URL": database_url,
         "JWT_SECRET": secret,
         "WORKERS": str(workers),
     }
-    served = Served(app, env, database_name, RESULTS_DIR / f"{app}-{database_name}.log")
-    measured = Measured(app)
+    served = {
+        app: Served(app, env, database_name, RESULTS_DIR / f"{app}-{database_name}.log")
+        for app in apps
+    }
+    measured = {app: Measured(app) for app in apps}
     try:
-        served.wait_ready(*probe)
-        measured.workers = served.worker_count()
-        log(f"{app}: {measured.workers} workers at {served.url}")
+        for app, server in served.items():
+            server.wait_ready(*probe)
+            measured[app].workers = server.worker_count()
+            log(f"{app}: {measured[app].workers} workers at {server.url}")
         if warmup_s:
-            run_wrk(served.url, Scenario("warm-up", "mix", 100, 0), data_file, warmup_s)
-        for scenario in scenarios:
+            for server in served.values():
+                run_wrk(server.url, Scenario("warm-up", "mix", 100, 0), data_file, warmup_s)
+        runs = [(scenario, app) for scenario in scenarios for app in apps]
+        runs += [(scenario, apps[0]) for scenario in first_app_only]
+        for scenario, app in runs:
             time.sleep(pause_s)  # let the previous scenario's connections close
-            served.sampler.reset()
-            busy_before = busy_cpu_seconds()
-            result = run_wrk(served.url, scenario, data_file, duration_s)
-            busy = busy_cpu_seconds() - busy_before
-            workers_usage, db_usage = served.sampler.snapshot()
-            measured.results[scenario.name] = result
-            measured.peak_rss_mb[scenario.name] = (
-                max(workers_usage.peak_rss.values(), default=0) / 2**20
-            )
-            measured.app_cpu[scenario.name] = workers_usage.cpu_seconds() / result.duration_s
-            measured.db_cpu[scenario.name] = db_usage.cpu_seconds() / result.duration_s
-            measured.wrk_cpu[scenario.name] = result.wrk_cpu_s / result.duration_s
-            accounted = workers_usage.cpu_seconds() + db_usage.cpu_seconds() + result.wrk_cpu_s
-            measured.other_cpu[scenario.name] = max(0.0, busy - accounted) / result.duration_s
-            log(report.one_line(app, result, measured.peak_rss_mb[scenario.name]))
+            _run_scenario(served[app], measured[app], scenario, data_file, duration_s)
     finally:
-        served.stop()
-        log(f"{app} stopped")
-    return measured
+        for app, server in served.items():
+            server.stop()
+            log(f"{app} stopped")
+    return [measured[app] for app in apps]
+
+
+def _run_scenario(
+    served: Served, measured: Measured, scenario: Scenario, data_file: Path, duration_s: int
+) -> None:
+    served.sampler.reset()
+    busy_before = busy_cpu_seconds()
+    result = run_wrk(served.url, scenario, data_file, duration_s)
+    busy = busy_cpu_seconds() - busy_before
+    workers_usage, db_usage = served.sampler.snapshot()
+    name = scenario.name
+    measured.results[name] = result
+    measured.peak_rss_mb[name] = max(workers_usage.peak_rss.values(), default=0) / 2**20
+    measured.app_cpu[name] = workers_usage.cpu_seconds() / result.duration_s
+    measured.db_cpu[name] = db_usage.cpu_seconds() / result.duration_s
+    measured.wrk_cpu[name] = result.wrk_cpu_s / result.duration_s
+    accounted = workers_usage.cpu_seconds() + db_usage.cpu_seconds() + result.wrk_cpu_s
+    measured.other_cpu[name] = max(0.0, busy - accounted) / result.duration_s
+    log(report.one_line(measured.app, result, measured.peak_rss_mb[name]))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -200,8 +217,9 @@ def main(argv: list[str] | None = None) -> int:
         }
         # The list-only probe is compared across scales; the smoke has only one scale.
         probes = [] if args.smoke else [scale_probe]
-        product = measure("product", [*scenarios, *probes], **run_on, **common)
-        ceiling = measure("ceiling", scenarios, **run_on, **common)
+        product, ceiling = measure(
+            ["product", "ceiling"], scenarios, first_app_only=probes, **run_on, **common
+        )
         explains = report.explain(url, users[0][0], users[0][1][0])
 
         large: Measured | None = None
@@ -211,8 +229,8 @@ def main(argv: list[str] | None = None) -> int:
             large_data = Path(scratch) / "large-users.tsv"
             large_users = database.sample_users(large_url, scale_probe.connections)
             write_users(large_data, large_users, secret)
-            large = measure(
-                "product",
+            (large,) = measure(
+                ["product"],
                 [scale_probe],
                 database_url=large_url,
                 database_name=args.large_scale.database,
