@@ -8,7 +8,7 @@ from typing import Any
 import asyncpg
 
 from app.core.database import Database
-from app.users.service import ensure_user, forget_user
+from app.users.service import forget_user, store_user
 
 _COLUMNS = "id, title, description, completed, owner_id, created_at, updated_at"
 
@@ -81,9 +81,10 @@ async def create_task(
         try:
             row = await conn.fetchrow(_CREATE, owner_id, title, description, completed)
         except asyncpg.ForeignKeyViolationError:
-            # The user row vanished since this process cached it: provision it again.
+            # The user row vanished since this process cached it: provision it again, on
+            # this connection (taking a second one could wait on a full pool).
             forget_user(owner_id)
-            await ensure_user(db, owner_id, None)
+            await store_user(conn, owner_id, None)
             row = await conn.fetchrow(_CREATE, owner_id, title, description, completed)
     return _task(row)
 

@@ -2,7 +2,7 @@
 
 from cachetools import LRUCache
 
-from app.core.database import Database
+from app.core.database import Database, PooledConnection
 
 # Per-process memory of (user id -> email) already stored, so that a request from a known
 # user costs no write. Bounded: a forgotten user is simply upserted again (a no-op).
@@ -22,7 +22,12 @@ async def ensure_user(db: Database, user_id: str, email: str | None) -> None:
     if user_id in _known and (email is None or _known[user_id] == email):
         return
     async with db.connection() as conn:
-        await conn.execute(_UPSERT_USER, user_id, email)
+        await store_user(conn, user_id, email)
+
+
+async def store_user(conn: PooledConnection, user_id: str, email: str | None) -> None:
+    """The upsert itself, on a connection the caller already holds."""
+    await conn.execute(_UPSERT_USER, user_id, email)
     _known[user_id] = email
 
 
