@@ -85,12 +85,18 @@ def _ratio(value: float, reference: float) -> str:
     return f"{value / reference:.2f}" if reference else "n/a"
 
 
+def _cpu_per_request(measured: "Measured", name: str) -> str:
+    # What a request costs the app, whatever else ran: robust when the machine is shared.
+    rps = measured.results[name].rps
+    return f"{1000 * measured.app_cpu[name] / rps:.2f}" if rps else "n/a"
+
+
 def _rows(product: "Measured", ceiling: "Measured") -> list[str]:
     rows = [
         "| scenario | app | answered req/s | of offered | p50 ms | p90 ms | p99 ms | max ms "
-        "| non-2xx | socket errors | worker RSS peak | CPU app / DB / wrk / other "
-        "| req/s vs ceiling | p99 vs ceiling |",
-        "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
+        "| non-2xx | socket errors | worker RSS peak | CPU cores app / DB / wrk / other "
+        "| app CPU ms per request | req/s vs ceiling | p99 vs ceiling |",
+        "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
     ]
     for name in product.results:
         for measured in (product, ceiling):
@@ -108,7 +114,8 @@ def _rows(product: "Measured", ceiling: "Measured") -> list[str]:
                 f"| {_ms(current.max_ms)} | {current.non_2xx} | {_socket_errors(current)} "
                 f"| {measured.peak_rss_mb[name]:.0f} MB | {measured.app_cpu[name]:.2f} / "
                 f"{measured.db_cpu[name]:.2f} / {measured.wrk_cpu[name]:.2f} / "
-                f"{measured.other_cpu[name]:.2f} | {rps_ratio} | {p99_ratio} |"
+                f"{measured.other_cpu[name]:.2f} | {_cpu_per_request(measured, name)} "
+                f"| {rps_ratio} | {p99_ratio} |"
             )
     return rows
 
@@ -212,7 +219,9 @@ def markdown(
             f"At {context.large_scale.label}: `{probe.name}` answered {big.ok_rps:,.0f} req/s, "
             f"p50 {_ms(big.p50_ms)} ms, p90 {_ms(big.p90_ms)} ms, p99 {_ms(big.p99_ms)} ms, "
             f"max {_ms(big.max_ms)} ms, {big.errors} errors, worker RSS peak "
-            f"{large.peak_rss_mb[probe.name]:.0f} MB.",
+            f"{large.peak_rss_mb[probe.name]:.0f} MB; CPU cores app / DB / wrk / other "
+            f"{large.app_cpu[probe.name]:.2f} / {large.db_cpu[probe.name]:.2f} / "
+            f"{large.wrk_cpu[probe.name]:.2f} / {large.other_cpu[probe.name]:.2f}.",
         ]
     lines += [
         "",
