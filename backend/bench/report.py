@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import asyncpg
 
+from app.core.config import Settings
 from app.core.database import parse_database_url
 from app.tasks import service
 from bench.database import Scale
@@ -181,7 +182,9 @@ def markdown(
     large_explains: dict[str, str],
 ) -> str:
     now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    pool = os.environ.get("DB_POOL_MAX_SIZE", "the default")
+    pool = os.environ.get("DB_POOL_MAX_SIZE") or str(
+        Settings.model_fields["db_pool_max_size"].default
+    )
     lines = [
         BEGIN,
         "",
@@ -193,8 +196,8 @@ def markdown(
         f"asyncpg {version('asyncpg')}, {_server()}; PostgreSQL {context.database}; "
         f"{_wrk_version()}.",
         f"- Served by `python -m app.serve` (APP_ENV=production) with {context.workers} workers "
-        f"(product: {product.workers} processes, ceiling: {ceiling.workers}); pool size "
-        f"{pool}.",
+        f"(product: {product.workers} processes, ceiling: {ceiling.workers}); at most "
+        f"{pool} pooled connections per worker.",
         f"- Data: {context.scale.label}; {context.duration_s} s per scenario after a warm-up; "
         f"users scenarios think {context.think_ms} ms (+-20%) between requests.",
         "",
