@@ -3,12 +3,18 @@
 from fastapi import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.core.errors import send_error
+
 MAX_BODY_BYTES = 1024 * 1024
+
+
+def _too_large(limit: int) -> str:
+    return f"Request body is larger than {limit} bytes."
 
 
 class BodyTooLarge(HTTPException):
     def __init__(self, limit: int) -> None:
-        super().__init__(413, f"Request body is larger than {limit} bytes.")
+        super().__init__(413, _too_large(limit))
 
 
 class BodySizeLimitMiddleware:
@@ -25,7 +31,7 @@ class BodySizeLimitMiddleware:
         limit = self.max_body_bytes
         for name, value in scope["headers"]:
             if name == b"content-length" and (not value.isdigit() or int(value) > limit):
-                await _send_413(send, limit)
+                await send_error(send, 413, "payload_too_large", _too_large(limit))
                 return
         received = 0
 
@@ -41,22 +47,3 @@ class BodySizeLimitMiddleware:
             return message
 
         await self.app(scope, limited_receive, send)
-
-
-async def _send_413(send: Send, limit: int) -> None:
-    body = (
-        b'{"detail":"Request body is larger than ' + str(limit).encode() + b' bytes.",'
-        b'"code":"payload_too_large"}'
-    )
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 413,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-                (b"connection", b"close"),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})

@@ -5,12 +5,14 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
+import orjson
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import Send
 
 from app.core.database import DatabaseUnavailable
 
@@ -55,6 +57,22 @@ class ApiError(Exception):
         self.code = code
         self.detail = detail
         self.headers = dict(headers or {})
+
+
+async def send_error(
+    send: Send, status_code: int, code: str, detail: str, headers: Mapping[str, str] | None = None
+) -> None:
+    """The same JSON error, sent by an ASGI middleware that answers before (or instead of)
+    the app; the connection is closed after it, as the request may not have been read."""
+    body = orjson.dumps({"detail": detail, "code": code})
+    raw_headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        (b"connection", b"close"),
+        *((name.lower().encode(), value.encode()) for name, value in (headers or {}).items()),
+    ]
+    await send({"type": "http.response.start", "status": status_code, "headers": raw_headers})
+    await send({"type": "http.response.body", "body": body})
 
 
 def error_response(

@@ -10,9 +10,7 @@ import asyncio
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.core.errors import DATABASE_RETRY_AFTER_SECONDS
-
-BODY = b'{"detail":"The server is shutting down; retry shortly.","code":"shutting_down"}'
+from app.core.errors import DATABASE_RETRY_AFTER_SECONDS, send_error
 
 
 class ShutdownCancellationMiddleware:
@@ -38,16 +36,10 @@ class ShutdownCancellationMiddleware:
                 raise
             # The server cancelled this request to shut down; answer it and end normally.
             task.uncancel()
-            await send(
-                {
-                    "type": "http.response.start",
-                    "status": 503,
-                    "headers": [
-                        (b"content-type", b"application/json"),
-                        (b"content-length", str(len(BODY)).encode()),
-                        (b"retry-after", str(DATABASE_RETRY_AFTER_SECONDS).encode()),
-                        (b"connection", b"close"),
-                    ],
-                }
+            await send_error(
+                send,
+                503,
+                "shutting_down",
+                "The server is shutting down; retry shortly.",
+                {"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)},
             )
-            await send({"type": "http.response.body", "body": BODY})
