@@ -4,7 +4,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import asyncpg
-from fastapi import Depends, FastAPI
+from fastapi import FastAPI
 
 from app.auth.tokens import TokenVerifier
 from app.auth.verifiers import token_verifier_for
@@ -17,8 +17,8 @@ from app.core.errors import install_error_handlers
 from app.core.logging_config import configure_logging
 from app.core.method_not_allowed import install_method_not_allowed_handler
 from app.core.metrics import METRICS_PATH, Metrics, MetricsMiddleware
-from app.core.rate_limit import RATE_LIMITED_RESPONSES, UserRateLimiter, enforce_rate_limit
-from app.core.request_log import RequestLogMiddleware, record_caller
+from app.core.rate_limit import RATE_LIMITED_RESPONSES, UserRateLimiter
+from app.core.request_log import RequestLogMiddleware
 from app.core.security_headers import SecurityHeadersMiddleware
 from app.core.shutdown import ShutdownCancellationMiddleware
 from app.health.router import router as health_router
@@ -74,13 +74,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.add_route(METRICS_PATH, metrics.endpoint, include_in_schema=False)
     app.add_middleware(RequestLogMiddleware)
     app.include_router(health_router)
-    # Who the caller is (for the request log), then their rate limit, both before any route
-    # touches the database.
-    app.include_router(
-        tasks_router,
-        dependencies=[Depends(record_caller), Depends(enforce_rate_limit)],
-        responses=RATE_LIMITED_RESPONSES,
-    )
+    # Their dependency `current_user_id` names the caller for the request log and applies the
+    # rate limit, both before any route touches the database.
+    app.include_router(tasks_router, responses=RATE_LIMITED_RESPONSES)
     return app
 
 

@@ -1,17 +1,17 @@
 """Per-user rate limiting of the task routes with the `limits` library.
 
-The check runs as a route dependency right after the token is verified (the key is the
-token's `sub`) and before any database work, so a client over its limit costs one counter
-update. Counters are kept in the process by default, or in Redis when REDIS_URL is set, so
-that every instance and worker shares them.
+The check runs in the task routes' authentication dependency (`current_user_id`) right after
+the token is verified (the key is the token's `sub`) and before any database work, so a client
+over its limit costs one counter update. Counters are kept in the process by default, or in
+Redis when REDIS_URL is set, so that every instance and worker shares them.
 """
 
 import logging
 import math
 import time
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import Depends, Request
+from fastapi import Request
 from limits import RateLimitItem, parse_many
 from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from limits.aio.strategies import (
@@ -22,8 +22,6 @@ from limits.aio.strategies import (
 )
 from limits.errors import StorageError
 
-from app.auth.dependencies import token_claims
-from app.auth.tokens import Claims
 from app.core.config import Settings
 from app.core.errors import ApiError, ErrorBody
 
@@ -101,9 +99,8 @@ class UserRateLimiter:
             )
 
 
-async def enforce_rate_limit(
-    request: Request, claims: Annotated[Claims, Depends(token_claims)]
-) -> None:
+async def enforce_rate_limit(request: Request, user_id: str) -> None:
+    """Counts the request against the app's limiter, if it has one; raises the 429."""
     limiter: UserRateLimiter | None = request.app.state.rate_limiter
     if limiter is not None:
-        await limiter.check(claims.sub)
+        await limiter.check(user_id)

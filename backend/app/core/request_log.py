@@ -3,13 +3,11 @@ and the `X-Request-ID` response header. Never logs the token, the query string o
 
 import logging
 import time
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import Depends, Request
+from fastapi import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.auth.dependencies import token_claims
-from app.auth.tokens import Claims
 from app.core.request_id import HEADER, current_request_id, request_id_from
 
 logger = logging.getLogger("app.request")
@@ -27,10 +25,10 @@ def route_template(scope: Scope) -> str:
     return template if isinstance(template, str) else UNMATCHED_ROUTE
 
 
-async def record_caller(request: Request, claims: Annotated[Claims, Depends(token_claims)]) -> None:
-    """Runs on authenticated routes once the token is verified, so the log line can name
-    the user. FastAPI resolves `token_claims` once per request, however many ask for it."""
-    request.state.user_id = claims.sub
+def record_caller(request: Request, user_id: str) -> None:
+    """Called on authenticated routes once the token is verified, so the log line can name
+    the user."""
+    request.state.user_id = user_id
 
 
 class RequestLogMiddleware:
