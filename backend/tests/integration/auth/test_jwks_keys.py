@@ -3,7 +3,6 @@ provider being down. The JwksServer counts every request it sees, so "at most on
 and "never asked" are checked on the provider's side."""
 
 import asyncio
-from collections.abc import Iterator
 
 import anyio
 import httpx
@@ -18,8 +17,6 @@ from tests.support.jwks_server import (
     SigningKey,
     claims_for,
     ed25519_key,
-    p256_key,
-    rsa_key,
 )
 
 pytestmark = pytest.mark.anyio
@@ -28,17 +25,6 @@ pytestmark = pytest.mark.anyio
 HANG_GUARD_SECONDS = 20
 SUB = "Xq3vT9kLmN2pR7sW4yZ8aB6cD1eF5gH0"
 URL = f"/api/v1/{SUB}/tasks"
-
-
-@pytest.fixture(scope="module")
-def keys() -> ProviderKeys:
-    return ProviderKeys(ed25519_key(), p256_key(), rsa_key())
-
-
-@pytest.fixture
-def jwks_server(keys: ProviderKeys) -> Iterator[JwksServer]:
-    with JwksServer(*keys) as server:
-        yield server
 
 
 @pytest.fixture

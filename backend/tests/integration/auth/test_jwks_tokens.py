@@ -6,7 +6,7 @@ RSA keys; the app runs on the real test database."""
 import asyncio
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import asyncpg
@@ -23,24 +23,12 @@ from tests.support.jwks_server import (
     ed25519_key,
     hs256_token,
     p256_key,
-    rsa_key,
 )
 
 pytestmark = pytest.mark.anyio
 
 # Better Auth user ids are opaque 32-character strings.
 BETTER_AUTH_SUB = "Xq3vT9kLmN2pR7sW4yZ8aB6cD1eF5gH0"
-
-
-@pytest.fixture(scope="module")
-def keys() -> ProviderKeys:
-    return ProviderKeys(ed25519_key(), p256_key(), rsa_key())
-
-
-@pytest.fixture
-def jwks_server(keys: ProviderKeys) -> Iterator[JwksServer]:
-    with JwksServer(*keys) as server:
-        yield server
 
 
 @pytest.fixture
