@@ -201,11 +201,6 @@ class Database:
         finally:
             await _release(pool, conn.raw)
 
-    @asynccontextmanager
-    async def transaction(self) -> AsyncIterator["PooledConnection"]:
-        async with self.connection() as conn, conn.transaction():
-            yield conn
-
     async def ping(self, within_seconds: float) -> bool:
         try:
             async with asyncio.timeout(within_seconds), self.connection() as conn:
@@ -245,10 +240,11 @@ class Database:
 class PooledConnection:
     """The query methods of a pooled connection, as `Database.connection()` hands them out.
 
-    A statement that fails because the connection died is run again on a fresh connection
-    when that is safe: outside a transaction block, and only if asyncpg failed before
-    sending it, or if it is a read (a statement starting with SELECT). A write whose fate
-    is unknown is never repeated: it surfaces as DatabaseUnavailable (503).
+    Each statement runs on its own (no transaction block is offered here: one spanning
+    statements would need `raw`, whose statements are never retried). A statement that fails
+    because the connection died is run again on a fresh connection only if asyncpg failed
+    before sending it, or if it is a read (a statement starting with SELECT). A write whose
+    fate is unknown is never repeated: it surfaces as DatabaseUnavailable (503).
     """
 
     def __init__(
@@ -260,7 +256,6 @@ class PooledConnection:
         self._pool = pool
         self._conn = conn
         self._acquire = acquire
-        self._transactions = 0
 
     @property
     def raw(self) -> PoolConnectionProxy:
@@ -279,16 +274,6 @@ class PooledConnection:
     async def execute(self, query: str, *args: Any) -> str:
         return await self._run(query, lambda conn: conn.execute(query, *args))
 
-    @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[None]:
-        """A transaction block: its statements are never retried on another connection."""
-        self._transactions += 1
-        try:
-            async with self._conn.transaction():
-                yield
-        finally:
-            self._transactions -= 1
-
     async def _run(self, query: str, statement: Callable[[PoolConnectionProxy], Awaitable[T]]) -> T:
         retries = 0
         while True:
@@ -303,7 +288,7 @@ class PooledConnection:
                 self._conn = await self._acquire(self._pool)
 
     def _may_retry(self, query: str, exc: BaseException) -> bool:
-        if self._transactions or isinstance(exc, TimeoutError):
+        if isinstance(exc, TimeoutError):
             # A timeout is a slow statement, not a dead connection: do not add load.
             return False
         if isinstance(exc, NOT_SENT_ERRORS):
