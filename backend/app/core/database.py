@@ -12,7 +12,7 @@ import select
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Protocol, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import asyncpg
@@ -235,6 +235,16 @@ class Database:
                 return conn
             # The pool reconnects this slot the next time it is acquired.
             await _release(pool, conn)
+
+
+class Queries(Protocol):
+    """The statements a service runs: on a PooledConnection, or on a raw connection inside
+    a transaction the caller holds."""
+
+    async def fetch(self, query: str, *args: Any) -> list[asyncpg.Record]: ...
+    async def fetchrow(self, query: str, *args: Any) -> asyncpg.Record | None: ...
+    async def fetchval(self, query: str, *args: Any) -> Any: ...
+    async def execute(self, query: str, *args: Any) -> str: ...
 
 
 class PooledConnection:

@@ -7,27 +7,15 @@ from fastapi import Depends, Path
 
 from app.auth.dependencies import CurrentUserId
 from app.core.database import DatabaseDep
-from app.core.errors import ApiError
 from app.tasks import service
 from app.tasks.service import TaskRow
 
 TaskIdPath = Annotated[uuid.UUID, Path(description="The task's id (a UUID).")]
 
 
-def task_not_found() -> ApiError:
-    # The same answer whether the task does not exist or belongs to someone else.
-    return ApiError(404, "task_not_found", "Task not found.")
-
-
-def found(task: TaskRow | None) -> TaskRow:
-    if task is None:
-        raise task_not_found()
-    return task
-
-
 async def own_task(task_id: TaskIdPath, user_id: CurrentUserId, db: DatabaseDep) -> TaskRow:
     """The caller's task named in the path, or 404."""
-    return found(await service.get_task(db, user_id, task_id))
+    return await service.get_task(db, user_id, task_id)
 
 
 OwnTask = Annotated[TaskRow, Depends(own_task)]

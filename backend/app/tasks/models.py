@@ -7,6 +7,9 @@ from sqlmodel import Field, SQLModel
 TITLE_MAX_LENGTH = 255
 DESCRIPTION_MAX_LENGTH = 2000
 
+# Stored as a small integer so that sorting by priority is sorting by the column.
+PRIORITIES = ("none", "low", "medium", "high")
+
 
 def _timestamp_column() -> sa.Column[datetime]:
     return sa.Column(sa.DateTime(timezone=True), nullable=False, server_default=sa.text("now()"))
@@ -32,6 +35,41 @@ class Task(SQLModel, table=True):
     )
     created_at: datetime = Field(sa_column=_timestamp_column())
     updated_at: datetime = Field(sa_column=_timestamp_column())
+    # Index into PRIORITIES.
+    priority: int = Field(
+        default=0,
+        sa_column=sa.Column(
+            sa.SmallInteger,
+            sa.CheckConstraint("priority BETWEEN 0 AND 3", name="ck_tasks_priority"),
+            nullable=False,
+            server_default=sa.text("0"),
+        ),
+    )
+    due_at: datetime | None = Field(
+        default=None, sa_column=sa.Column(sa.DateTime(timezone=True), nullable=True)
+    )
+    # Normalised (trimmed, lowercase, unique) before they are stored.
+    tags: list[str] = Field(
+        default_factory=list,
+        sa_column=sa.Column(
+            sa.ARRAY(sa.Text), nullable=False, server_default=sa.text("'{}'::text[]")
+        ),
+    )
+    completed_at: datetime | None = Field(
+        default=None, sa_column=sa.Column(sa.DateTime(timezone=True), nullable=True)
+    )
+    # +1 on every change; the task's ETag.
+    version: int = Field(
+        default=1, sa_column=sa.Column(sa.Integer, nullable=False, server_default=sa.text("1"))
+    )
+    # Set when the task is moved to the trash; every other route ignores such a task.
+    deleted_at: datetime | None = Field(
+        default=None, sa_column=sa.Column(sa.DateTime(timezone=True), nullable=True)
+    )
+    # The owner's change counter (users.change_seq) at this task's latest change.
+    change_seq: int = Field(
+        default=0, sa_column=sa.Column(sa.BigInteger, nullable=False, server_default=sa.text("0"))
+    )
 
 
 # Serves the list (one owner, newest first, ties by id) straight from the index, no sort.

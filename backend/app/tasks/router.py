@@ -8,7 +8,7 @@ from app.core.database import DatabaseDep
 from app.core.errors import ErrorBody
 from app.core.json_response import JSONBytesResponse
 from app.tasks import service
-from app.tasks.dependencies import OwnTask, TaskIdPath, found, task_not_found
+from app.tasks.dependencies import OwnTask, TaskIdPath
 from app.tasks.schemas import (
     TaskCompletion,
     TaskCreate,
@@ -84,9 +84,7 @@ async def list_tasks(
     },
 )
 async def create_task(body: TaskCreate, user_id: CurrentUserId, db: DatabaseDep) -> Response:
-    task = await service.create_task(
-        db, user_id, title=body.title, description=body.description, completed=body.completed
-    )
+    task = await service.create_task(db, user_id, body.model_dump())
     location = f"/api/v1/{quote(user_id, safe='')}/tasks/{task['id']}"
     return JSONBytesResponse(task, status.HTTP_201_CREATED, headers={"Location": location})
 
@@ -105,17 +103,7 @@ async def get_task(task: OwnTask) -> Response:
 async def replace_task(
     task_id: TaskIdPath, body: TaskReplace, user_id: CurrentUserId, db: DatabaseDep
 ) -> Response:
-    task = found(
-        await service.replace_task(
-            db,
-            user_id,
-            task_id,
-            title=body.title,
-            description=body.description,
-            completed=body.completed,
-        )
-    )
-    return JSONBytesResponse(task)
+    return JSONBytesResponse(await service.update_task(db, user_id, task_id, body.model_dump()))
 
 
 @router.patch(
@@ -127,7 +115,7 @@ async def replace_task(
 async def update_task(
     task_id: TaskIdPath, body: TaskUpdate, user_id: CurrentUserId, db: DatabaseDep
 ) -> Response:
-    return JSONBytesResponse(found(await service.update_task(db, user_id, task_id, body.changes())))
+    return JSONBytesResponse(await service.update_task(db, user_id, task_id, body.changes()))
 
 
 @router.patch(
@@ -143,7 +131,7 @@ async def complete_task(
     body: Annotated[TaskCompletion | None, Body()] = None,
 ) -> Response:
     completed = body.completed if body is not None else None
-    return JSONBytesResponse(found(await service.set_completed(db, user_id, task_id, completed)))
+    return JSONBytesResponse(await service.set_completed(db, user_id, task_id, completed))
 
 
 @router.delete(
@@ -153,6 +141,5 @@ async def complete_task(
     summary="Delete a task",
 )
 async def delete_task(task_id: TaskIdPath, user_id: CurrentUserId, db: DatabaseDep) -> Response:
-    if not await service.delete_task(db, user_id, task_id):
-        raise task_not_found()
+    await service.delete_task(db, user_id, task_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -1,11 +1,12 @@
 """What goes in and out of the task routes. Tables are never request bodies."""
 
 import uuid
-from datetime import datetime
-from typing import Annotated, Any
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
+    AwareDatetime,
     BaseModel,
     ConfigDict,
     Field,
@@ -16,6 +17,9 @@ from pydantic import (
 from pydantic.json_schema import SkipJsonSchema
 
 from app.tasks.models import DESCRIPTION_MAX_LENGTH, TITLE_MAX_LENGTH
+
+TAG_MAX_LENGTH = 32
+TAGS_MAX_COUNT = 20
 
 
 def _storable_text(value: str) -> str:
@@ -90,6 +94,60 @@ Description = Annotated[
 ]
 
 
+def _tag(value: str) -> str:
+    value = value.strip()
+    if not 1 <= len(value) <= TAG_MAX_LENGTH:
+        raise ValueError(f"each tag must be 1 to {TAG_MAX_LENGTH} characters after trimming")
+    return _storable_text(value).lower()
+
+
+def _collapsed_tags(tags: list[str]) -> list[str]:
+    # Duplicates collapse onto their first occurrence, which keeps its place.
+    unique = list(dict.fromkeys(tags))
+    if len(unique) > TAGS_MAX_COUNT:
+        raise ValueError(f"at most {TAGS_MAX_COUNT} distinct tags")
+    return unique
+
+
+def _in_utc(value: datetime) -> datetime:
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("is out of range once converted to UTC") from None
+
+
+Tag = Annotated[
+    StrictStr,
+    AfterValidator(_tag),
+    Field(
+        description=(
+            f"1 to {TAG_MAX_LENGTH} characters after trimming; stored trimmed and lowercase."
+        ),
+        examples=["groceries"],
+    ),
+]
+Tags = Annotated[
+    list[Tag],
+    AfterValidator(_collapsed_tags),
+    Field(
+        description=(
+            f"Duplicates (after normalising) collapse, the first keeping its place; at most "
+            f"{TAGS_MAX_COUNT} distinct tags."
+        ),
+        examples=[["home", "errands"]],
+    ),
+]
+Priority = Literal["none", "low", "medium", "high"]
+DueAt = Annotated[
+    AwareDatetime,
+    AfterValidator(_in_utc),
+    Field(
+        description="ISO 8601 date-time with a UTC offset; stored and returned in UTC.",
+        examples=["2026-12-01T17:00:00Z"],
+    ),
+]
+
+
 class _Input(BaseModel):
     # Unknown fields are errors: a body can never set id, owner_id or timestamps.
     model_config = ConfigDict(extra="forbid")
@@ -99,14 +157,13 @@ class TaskCreate(_Input):
     title: Title
     description: Description | None = None
     completed: StrictBool = False
+    priority: Priority = "none"
+    due_at: DueAt | None = None
+    tags: Tags = Field(default_factory=list)
 
 
-class TaskReplace(_Input):
+class TaskReplace(TaskCreate):
     """PUT: a full replacement; missing optional fields return to their defaults."""
-
-    title: Title
-    description: Description | None = None
-    completed: StrictBool = False
 
 
 class TaskUpdate(_Input):
@@ -117,10 +174,13 @@ class TaskUpdate(_Input):
     title: Title | SkipJsonSchema[None] = None
     description: Description | None = None
     completed: StrictBool | SkipJsonSchema[None] = None
+    priority: Priority | SkipJsonSchema[None] = None
+    due_at: DueAt | None = None
+    tags: Tags | SkipJsonSchema[None] = None
 
     @model_validator(mode="after")
     def _no_null_for_required_columns(self) -> "TaskUpdate":
-        for name in ("title", "completed"):
+        for name in ("title", "completed", "priority", "tags"):
             if name in self.model_fields_set and getattr(self, name) is None:
                 raise ValueError(f"{name} may be changed but not set to null")
         return self
@@ -146,6 +206,13 @@ class TaskPublic(BaseModel):
     title: str
     description: str | None
     completed: bool
+    completed_at: datetime | None = Field(
+        description="When the task was last completed; null while it is open."
+    )
+    priority: Priority
+    due_at: datetime | None
+    tags: list[str]
+    version: int = Field(description="1 on create, +1 on every change.")
     owner_id: str
     created_at: datetime
     updated_at: datetime

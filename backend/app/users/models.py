@@ -18,6 +18,11 @@ class User(SQLModel, table=True):
 
     id: str = Field(primary_key=True, max_length=USER_ID_MAX_LENGTH)
     email: str | None = Field(default=None, max_length=EMAIL_MAX_LENGTH)
+    # Bumped, under this row's lock, by every change to one of the user's tasks: a user's
+    # changes are therefore numbered in the order they commit (what the change feed needs).
+    change_seq: int = Field(
+        default=0, sa_column=sa.Column(sa.BigInteger, nullable=False, server_default=sa.text("0"))
+    )
     created_at: datetime = Field(
         sa_column=sa.Column(
             sa.DateTime(timezone=True), nullable=False, server_default=sa.text("now()")

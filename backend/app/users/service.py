@@ -2,7 +2,7 @@
 
 from cachetools import LRUCache
 
-from app.core.database import Database, PooledConnection
+from app.core.database import Database, Queries
 
 # Per-process memory of (user id -> email) already stored, so that a request from a known
 # user costs no write. Bounded: a forgotten user is simply upserted again (a no-op).
@@ -25,7 +25,7 @@ async def ensure_user(db: Database, user_id: str, email: str | None) -> None:
         await store_user(conn, user_id, email)
 
 
-async def store_user(conn: PooledConnection, user_id: str, email: str | None) -> None:
+async def store_user(conn: Queries, user_id: str, email: str | None) -> None:
     """The upsert itself, on a connection the caller already holds."""
     await conn.execute(_UPSERT_USER, user_id, email)
     _known[user_id] = email

@@ -108,7 +108,20 @@ def test_every_documented_error_has_the_error_shape(openapi: Document) -> None:
 
 def test_the_task_schema(openapi: Document) -> None:
     task = openapi["components"]["schemas"]["TaskPublic"]
-    fields = {"id", "title", "description", "completed", "owner_id", "created_at", "updated_at"}
+    fields = {
+        "id",
+        "title",
+        "description",
+        "completed",
+        "completed_at",
+        "priority",
+        "due_at",
+        "tags",
+        "version",
+        "owner_id",
+        "created_at",
+        "updated_at",
+    }
     assert set(task["required"]) == fields
     assert set(task["properties"]) == fields
     properties = task["properties"]

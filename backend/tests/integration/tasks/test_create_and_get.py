@@ -13,7 +13,20 @@ from tests.integration.tasks.conftest import RowReader, TaskMaker
 
 pytestmark = pytest.mark.anyio
 
-TASK_FIELDS = {"id", "title", "description", "completed", "owner_id", "created_at", "updated_at"}
+TASK_FIELDS = {
+    "id",
+    "title",
+    "description",
+    "completed",
+    "completed_at",
+    "priority",
+    "due_at",
+    "tags",
+    "version",
+    "owner_id",
+    "created_at",
+    "updated_at",
+}
 EXPLICIT_OFFSET = re.compile(r"(Z|[+-]\d\d:\d\d)$")
 
 

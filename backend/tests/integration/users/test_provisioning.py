@@ -18,7 +18,7 @@ async def user_row(db: asyncpg.Connection, user_id: str) -> dict[str, Any] | Non
     # xmin changes when a row is rewritten; xmax when it is locked or updated. Neither
     # moving proves that a request caused no write (and no row lock) on it.
     row = await db.fetchrow(
-        "SELECT id, email, created_at, xmin::text AS xmin, xmax::text AS xmax "
+        "SELECT id, email, created_at, change_seq, xmin::text AS xmin, xmax::text AS xmax "
         "FROM users WHERE id = $1",
         user_id,
     )
@@ -94,8 +94,10 @@ async def test_later_requests_write_nothing_to_users(
     after_insert = await user_row(db, "alice")
     assert after_insert is not None
     assert first is not None
-    # The task's foreign key check share-locks the row (xmax), but nothing rewrites it.
-    assert after_insert["xmin"] == first["xmin"]
+    # A write to a task only advances the user's change counter (the change feed's order).
+    unchanged = ("id", "email", "created_at")
+    assert {k: after_insert[k] for k in unchanged} == {k: first[k] for k in unchanged}
+    assert after_insert["change_seq"] == first["change_seq"] + 1
 
 
 async def test_twenty_simultaneous_first_requests_make_one_user(

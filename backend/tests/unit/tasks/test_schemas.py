@@ -13,7 +13,14 @@ FULL_BODIES: list[type[BaseModel]] = [TaskCreate, TaskReplace]
 @pytest.mark.parametrize("model", FULL_BODIES)
 def test_defaults_of_a_full_body(model: type[BaseModel]) -> None:
     body = model.model_validate({"title": "t"})
-    assert body.model_dump() == {"title": "t", "description": None, "completed": False}
+    assert body.model_dump() == {
+        "title": "t",
+        "description": None,
+        "completed": False,
+        "priority": "none",
+        "due_at": None,
+        "tags": [],
+    }
 
 
 @pytest.mark.parametrize("model", [*FULL_BODIES, TaskUpdate])
