@@ -277,7 +277,7 @@ async def _explain(url: str, owner: str, task_id: str) -> dict[str, str]:
         (
             "Update (PATCH /tasks/{id}/complete)",
             service._SET_COMPLETED,
-            (uuid.UUID(task_id), owner, None),
+            (uuid.UUID(task_id), owner, None, None),
         ),
     ]
     try:
