@@ -20,7 +20,6 @@ from app.core.metrics import METRICS_PATH, Metrics, MetricsMiddleware
 from app.core.rate_limit import RATE_LIMITED_RESPONSES, UserRateLimiter
 from app.core.request_log import RequestLogMiddleware
 from app.core.security_headers import SecurityHeadersMiddleware
-from app.core.shutdown import ShutdownCancellationMiddleware
 from app.health.router import router as health_router
 from app.tasks.router import router as tasks_router
 
@@ -62,7 +61,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.rate_limiter = UserRateLimiter.from_settings(settings)
     # Listed innermost first: the request log is outermost, so that it times and names every
     # response, including the 413s and CORS preflights answered by the middlewares below it.
-    app.add_middleware(ShutdownCancellationMiddleware)
     app.add_middleware(BodySizeLimitMiddleware)
     add_cors(app, settings)
     app.add_middleware(

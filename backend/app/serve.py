@@ -5,12 +5,20 @@ import logging
 import os
 import sys
 
-import uvicorn
+from granian.constants import HTTPModes, Interfaces, Loops
+from granian.http import HTTP1Settings
+from granian.log import LogLevels
+from granian.server import Server
 
 from app.core import migrate
 from app.core.config import ConfigurationError, Settings, get_settings
 from app.core.embedded import database_url_for
-from app.core.http_protocol import HeaderTimeoutProtocol
+from app.core.logging_config import server_log_config
+
+# Connections a worker holds while requests wait for it: the default (backlog / workers)
+# leaves clients waiting in the kernel's queue once a few hundred people are connected.
+BACKPRESSURE = 2048
+BACKLOG = 4096
 
 
 def main() -> int:
@@ -38,20 +46,32 @@ def serve(factory: str, settings: Settings) -> None:
     The benchmark serves its raw-driver ceiling through here too, so both run alike.
     """
     workers = settings.workers or os.cpu_count() or 1
-    uvicorn.run(
+    Server(
         factory,
         factory=True,
-        host=settings.host,
+        interface=Interfaces.ASGI,
+        address=settings.host,
         port=settings.port,
         workers=workers,
-        log_level=settings.log_level,
-        # SIGTERM: stop accepting connections, let in-flight requests finish for up to
-        # this long, cancel the rest, then close the database pool (the app's lifespan).
-        timeout_graceful_shutdown=settings.shutdown_grace_seconds,
-        timeout_keep_alive=settings.http_keep_alive_seconds,
-        http=HeaderTimeoutProtocol,
-        server_header=False,
-    )
+        loop=Loops.uvloop,
+        http=HTTPModes.http1,
+        # A request line and headers must arrive within this long of the connection opening
+        # or of the previous response: against clients that trickle bytes (slowloris) and
+        # idle keep-alive connections alike.
+        http1_settings=HTTP1Settings(
+            header_read_timeout=max(1, round(settings.http_header_timeout_seconds * 1000))
+        ),
+        backlog=BACKLOG,
+        backpressure=BACKPRESSURE,
+        log_level=LogLevels(settings.log_level),
+        log_dictconfig=server_log_config(settings),
+        # SIGTERM: stop accepting connections, let in-flight requests finish for up to this
+        # long, then close the database pool (the app's lifespan); a worker still busy then
+        # is stopped, its connections with it.
+        workers_kill_timeout=settings.shutdown_grace_seconds,
+        # A worker that dies (a crash in a native library, the OOM killer) is replaced.
+        respawn_failed_workers=True,
+    ).serve()
 
 
 if __name__ == "__main__":

@@ -87,11 +87,11 @@ class Settings(BaseSettings):
     jwt_jwks_cooldown_seconds: Annotated[float, Field(ge=0)] = 30.0
     jwt_jwks_timeout_seconds: Annotated[float, Field(gt=0, le=60)] = 3.0
 
-    # Seconds in-flight requests get to finish after SIGTERM before the process exits.
+    # Seconds in-flight requests get to finish after SIGTERM; a worker still busy then is
+    # stopped.
     shutdown_grace_seconds: Annotated[int, Field(ge=1)] = 20
-    # Idle keep-alive connections are closed after this many seconds.
-    http_keep_alive_seconds: Annotated[int, Field(ge=1)] = 5
-    # A client must send its request line and headers within this many seconds.
+    # A client must send its request line and headers within this many seconds of opening the
+    # connection or of its previous response (so idle keep-alive connections close too).
     http_header_timeout_seconds: Annotated[float, Field(gt=0)] = 10.0
 
     data_dir: Path = BACKEND_DIR / ".data"

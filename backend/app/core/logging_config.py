@@ -1,20 +1,21 @@
 """Process-wide logging: JSON lines (or text) on stderr, each carrying the request id of the
-request being handled. Called by the app factory, so every uvicorn worker process (which
-imports the app itself) logs the same way."""
+request being handled. Called by the app factory, so every server worker process (which
+imports the app itself) logs the same way; the server's own lines use the same format
+(`server_log_config`)."""
 
 import logging
 import sys
+from typing import Any
 
-from pythonjsonlogger.core import RESERVED_ATTRS
 from pythonjsonlogger.orjson import OrjsonFormatter
 
 from app.core.config import Settings
 from app.core.request_id import current_request_id
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"
-# uvicorn's own loggers; its access log repeats our request log, less the user and the id.
-UVICORN_LOGGERS = ("uvicorn", "uvicorn.error")
-UVICORN_ACCESS_LOGGER = "uvicorn.access"
+# granian's own logger (start, stop, worker life); its access log is off: it would repeat our
+# request log, less the user and the id.
+SERVER_LOGGER = "_granian"
 APP_LOGGER = "app"
 
 
@@ -46,14 +47,12 @@ def make_formatter(log_format: str) -> logging.Formatter:
             style="{",
             rename_fields={"levelname": "level", "name": "logger"},
             timestamp="time",
-            # uvicorn repeats each message with terminal colour codes in this attribute.
-            reserved_attrs=[*RESERVED_ATTRS, "color_message"],
         )
     return logging.Formatter(TEXT_FORMAT)
 
 
 def configure_logging(settings: Settings) -> None:
-    """Idempotent. Reformats the plain stream handlers already installed (uvicorn's, or a
+    """Idempotent. Reformats the plain stream handlers already installed (the server's, or a
     `logging.basicConfig` one) instead of adding a second copy of every line; adds a stderr
     handler when the root logger has none. Handlers of other kinds (files, pytest's) are
     left alone."""
@@ -68,12 +67,33 @@ def configure_logging(settings: Settings) -> None:
     if not stream_handlers:
         stream_handlers = [StderrHandler()]
         root.addHandler(stream_handlers[0])
-    for name in UVICORN_LOGGERS:
-        stream_handlers += [
-            h for h in logging.getLogger(name).handlers if type(h) is logging.StreamHandler
-        ]
     for handler in stream_handlers:
         handler.setFormatter(formatter)
         if not any(isinstance(f, RequestIdFilter) for f in handler.filters):
             handler.addFilter(RequestIdFilter())
-    logging.getLogger(UVICORN_ACCESS_LOGGER).setLevel(logging.WARNING)
+
+
+def server_log_config(settings: Settings) -> dict[str, Any]:
+    """granian's logging, as a dictConfig: its lines in the same format as the app's."""
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {
+            "app": {"()": f"{__name__}.make_formatter", "log_format": settings.log_format}
+        },
+        "filters": {"request_id": {"()": f"{__name__}.RequestIdFilter"}},
+        "handlers": {
+            "stderr": {
+                "()": f"{__name__}.StderrHandler",
+                "formatter": "app",
+                "filters": ["request_id"],
+            }
+        },
+        "loggers": {
+            SERVER_LOGGER: {
+                "handlers": ["stderr"],
+                "level": settings.log_level.upper(),
+                "propagate": False,
+            }
+        },
+    }

@@ -39,7 +39,7 @@ def free_port() -> int:
 
 @pytest.fixture
 def served_api(database_url: str) -> Iterator[str]:
-    """The app under uvicorn, on the test database, with production-like settings."""
+    """The app as `make run` serves it (one worker), on the test database."""
     port = free_port()
     environment = {
         **os.environ,
@@ -48,20 +48,12 @@ def served_api(database_url: str) -> Iterator[str]:
         "JWT_SECRET": TEST_SECRET,
         "LOG_LEVEL": "warning",
         "RATE_LIMIT": "",
+        "HOST": "127.0.0.1",
+        "PORT": str(port),
+        "WORKERS": "1",
     }
-    server = subprocess.Popen(  # noqa: S603 (this interpreter, fixed arguments)
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "app.main:create_app",
-            "--factory",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--no-access-log",
-        ],
+    server = subprocess.Popen(
+        [sys.executable, "-m", "app.serve"],
         cwd=BACKEND_DIR,
         env=environment,
     )

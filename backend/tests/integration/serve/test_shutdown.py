@@ -1,5 +1,6 @@
 """SIGTERM: in-flight requests complete, new connections are refused, the process exits
-within SHUTDOWN_GRACE_SECONDS, and the database pool is closed."""
+within SHUTDOWN_GRACE_SECONDS, and the database pool is closed; a worker still busy when the
+grace period ends is stopped and its connections go with it."""
 
 import asyncio
 import signal
@@ -23,8 +24,7 @@ TEST_BOUND_SECONDS = 60
 GRACE_SECONDS = 2
 # After the grace period: cancelling what is left and closing the pool.
 EXIT_MARGIN_SECONDS = 6
-# uvicorn re-raises the signal once it has shut down, so the parent sees "killed by SIGTERM".
-CLEAN_EXIT = {0, -signal.SIGTERM}
+CLEAN_EXIT = {0}
 
 
 def accepts_connections(port: int) -> bool:
@@ -90,18 +90,17 @@ async def test_sigterm_exits_within_the_grace_period_when_a_request_hangs(
                     app.process.wait, GRACE_SECONDS + EXIT_MARGIN_SECONDS
                 )
                 assert exit_code in CLEAN_EXIT, app.output()
-                assert "timeout graceful shutdown exceeded" in app.output()
-                # Cancelled at the end of the grace period: told to retry, not a 500.
-                cut = await patch
-                assert cut.status_code == 503, cut.text
-                assert cut.json()["code"] == "shutting_down"
-                assert int(cut.headers["Retry-After"]) > 0
-                assert "Exception in ASGI application" not in app.output()
+                assert "refused to gracefully stop" in app.output()
+                # The worker was stopped mid-request: the client sees the connection end (its
+                # request's fate unknown, as with any cut connection), never a 500.
+                with pytest.raises(httpx.TransportError):
+                    await patch
             finally:
                 await lock.rollback()
 
             async def pool_closed() -> bool:
                 return await app_connections(db, app_database_url) <= others
 
+            # The stopped worker's sessions end with it (the blocked one once its lock is
+            # released and it finds its client gone).
             await wait_for("the server's database connections are closed", pool_closed, 5)
-            assert POOL_CLOSED_MESSAGE in app.output()

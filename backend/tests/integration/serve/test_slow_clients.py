@@ -62,6 +62,19 @@ def test_a_head_sent_one_byte_at_a_time_is_disconnected(app: ServedApp) -> None:
         assert time.monotonic() <= deadline, "the trickling client was never disconnected"
 
 
+def test_an_idle_keep_alive_connection_is_closed_after_the_deadline(app: ServedApp) -> None:
+    request = b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n"
+    with socket.create_connection(("127.0.0.1", app.port), timeout=PATIENCE_SECONDS) as sock:
+        sock.sendall(request)
+        first = sock.recv(4096)
+        assert first.startswith(b"HTTP/1.1 200"), first
+        # Kept alive, then idle: closed once the next request's head is overdue.
+        started = time.monotonic()
+        while chunk := sock.recv(4096):
+            assert time.monotonic() - started < PATIENCE_SECONDS, chunk
+        assert time.monotonic() - started >= HEADER_TIMEOUT_SECONDS * 0.9
+
+
 def test_an_idle_connection_and_a_prompt_one_are_treated_apart(app: ServedApp) -> None:
     """The deadline closes a connection that sends nothing, and spares one that is prompt."""
     with socket.create_connection(("127.0.0.1", app.port), timeout=PATIENCE_SECONDS) as idle:
