@@ -8,6 +8,7 @@ from pydantic import (
     AfterValidator,
     AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StrictBool,
@@ -65,11 +66,17 @@ _TITLE_EDGE_CHARACTER = rf"[^{_WHITESPACE}\u0000]"
 # The schema states exactly what `_trimmed_title` accepts, so that clients and contract tests
 # know it: optional surrounding whitespace around 1 to TITLE_MAX_LENGTH storable characters
 # that start and end with a non-whitespace one.
-TITLE_PATTERN = (
-    rf"^[{_WHITESPACE}]*{_TITLE_EDGE_CHARACTER}"
-    rf"(?:{_STORABLE_CHARACTER}{{0,{TITLE_MAX_LENGTH - 2}}}{_TITLE_EDGE_CHARACTER})?"
-    rf"[{_WHITESPACE}]*$"
-)
+
+
+def _trimmed_text_pattern(max_length: int) -> str:
+    return (
+        rf"^[{_WHITESPACE}]*{_TITLE_EDGE_CHARACTER}"
+        rf"(?:{_STORABLE_CHARACTER}{{0,{max_length - 2}}}{_TITLE_EDGE_CHARACTER})?"
+        rf"[{_WHITESPACE}]*$"
+    )
+
+
+TITLE_PATTERN = _trimmed_text_pattern(TITLE_MAX_LENGTH)
 
 Title = Annotated[
     StrictStr,
@@ -109,11 +116,27 @@ def _collapsed_tags(tags: list[str]) -> list[str]:
     return unique
 
 
+def _date_time_text(value: object) -> object:
+    # A JSON number would otherwise be read as a Unix time: the schema promises a string.
+    if not isinstance(value, str | datetime):
+        raise ValueError("must be an ISO 8601 date-time string with a UTC offset")
+    return value
+
+
+# The driver sends these two instants as PostgreSQL's -infinity and infinity.
+_UNSTORABLE_INSTANTS = (datetime.min.replace(tzinfo=UTC), datetime.max.replace(tzinfo=UTC))
+
+
 def _in_utc(value: datetime) -> datetime:
     try:
-        return value.astimezone(UTC)
+        value = value.astimezone(UTC)
     except OverflowError:
         raise ValueError("is out of range once converted to UTC") from None
+    if value in _UNSTORABLE_INSTANTS:
+        raise ValueError(
+            "must be after 0001-01-01T00:00:00Z and before 9999-12-31T23:59:59.999999Z"
+        )
+    return value
 
 
 Tag = Annotated[
@@ -124,6 +147,7 @@ Tag = Annotated[
             f"1 to {TAG_MAX_LENGTH} characters after trimming; stored trimmed and lowercase."
         ),
         examples=["groceries"],
+        json_schema_extra={"pattern": _trimmed_text_pattern(TAG_MAX_LENGTH)},
     ),
 ]
 Tags = Annotated[
@@ -132,14 +156,18 @@ Tags = Annotated[
     Field(
         description=(
             f"Duplicates (after normalising) collapse, the first keeping its place; at most "
-            f"{TAGS_MAX_COUNT} distinct tags."
+            f"{TAGS_MAX_COUNT} distinct tags (a longer list is accepted only when it collapses "
+            f"to {TAGS_MAX_COUNT} or fewer)."
         ),
         examples=[["home", "errands"]],
+        # What a client should send; the server counts after collapsing (see above).
+        json_schema_extra={"maxItems": TAGS_MAX_COUNT},
     ),
 ]
 Priority = Literal["none", "low", "medium", "high"]
 DueAt = Annotated[
     AwareDatetime,
+    BeforeValidator(_date_time_text),
     AfterValidator(_in_utc),
     Field(
         description="ISO 8601 date-time with a UTC offset; stored and returned in UTC.",

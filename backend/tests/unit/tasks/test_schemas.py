@@ -1,5 +1,6 @@
 """The input schemas alone: what a body may contain, and what it becomes."""
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -133,3 +134,42 @@ def test_json_input_is_validated_the_same_way() -> None:
     assert TaskCreate.model_validate_json('{"title": " x "}').title == "x"
     with pytest.raises(ValidationError):
         TaskCreate.model_validate_json('{"title": "x", "completed": "true"}')
+
+
+@pytest.mark.parametrize(
+    "due_at",
+    [
+        0,  # a number would be read as a Unix time; the schema promises a string
+        "2026-12-01T17:00:00",  # no offset
+        "0001-01-01T00:00:00Z",  # the driver would store these two as -infinity/infinity
+        "9999-12-31T23:59:59.999999Z",
+        "0001-01-01T00:00:00+01:00",  # before year 1 once in UTC
+    ],
+)
+def test_due_at_must_be_a_storable_date_time_with_an_offset(due_at: object) -> None:
+    with pytest.raises(ValidationError):
+        TaskCreate.model_validate({"title": "t", "due_at": due_at})
+
+
+def test_due_at_is_converted_to_utc() -> None:
+    body = TaskCreate.model_validate({"title": "t", "due_at": "2026-01-01T10:00:00+02:00"})
+    assert body.due_at == datetime(2026, 1, 1, 8, tzinfo=UTC)
+    assert body.due_at.utcoffset() == timedelta(0)
+
+
+@pytest.mark.parametrize("tag", ["", "   ", "x" * 33])
+def test_a_tag_is_one_to_32_characters_after_trimming(tag: str) -> None:
+    with pytest.raises(ValidationError):
+        TaskCreate.model_validate({"title": "t", "tags": [tag]})
+
+
+def test_tags_are_trimmed_lowercased_and_collapsed_in_order() -> None:
+    body = TaskCreate.model_validate({"title": "t", "tags": [" Home", "errands", "HOME ", "x"]})
+    assert body.tags == ["home", "errands", "x"]
+
+
+def test_at_most_twenty_distinct_tags_counted_after_collapsing() -> None:
+    twenty = [f"t{i}" for i in range(20)]
+    assert len(TaskCreate.model_validate({"title": "t", "tags": [*twenty, "T0"]}).tags) == 20
+    with pytest.raises(ValidationError):
+        TaskCreate.model_validate({"title": "t", "tags": [*twenty, "t20"]})
