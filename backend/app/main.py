@@ -14,6 +14,7 @@ from app.core.cors import add_cors
 from app.core.database import Database
 from app.core.embedded import database_url_for
 from app.core.errors import install_error_handlers
+from app.core.housekeeping import Housekeeping, NamedJob
 from app.core.logging_config import configure_logging
 from app.core.method_not_allowed import install_method_not_allowed_handler
 from app.core.metrics import METRICS_PATH, Metrics, MetricsMiddleware
@@ -21,7 +22,12 @@ from app.core.rate_limit import RATE_LIMITED_RESPONSES, UserRateLimiter
 from app.core.request_log import RequestLogMiddleware
 from app.core.security_headers import SecurityHeadersMiddleware
 from app.health.router import router as health_router
+from app.sync.router import router as sync_router
+from app.sync.service import purge_expired_tombstones
 from app.tasks.router import router as tasks_router
+from app.trash.router import router as trash_router
+from app.trash.service import purge_expired_trash
+from app.users.router import router as users_router
 
 DESCRIPTION = """
 A multi-user Todo API. Every route under `/api/v1/{user_id}` needs
@@ -43,9 +49,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         verifier: TokenVerifier = app.state.token_verifier
         # JWKS mode fetches the provider's keys here, so first requests need no fetch.
         await verifier.open()
+        housekeeping = Housekeeping(
+            database, retention_jobs(settings), settings.housekeeping_interval_seconds
+        )
+        app.state.housekeeping = housekeeping
+        housekeeping.start()
         try:
             yield
         finally:
+            await housekeeping.stop()
             await verifier.close()
             await database.close()
 
@@ -73,9 +85,23 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(RequestLogMiddleware)
     app.include_router(health_router)
     # Their dependency `current_user_id` names the caller for the request log and applies the
-    # rate limit, both before any route touches the database.
-    app.include_router(tasks_router, responses=RATE_LIMITED_RESPONSES)
+    # rate limit, both before any route touches the database. Routes with a fixed segment
+    # after /tasks (/tasks/trash, /tasks/changes) come before /tasks/{task_id}.
+    for router in (sync_router, trash_router, tasks_router, users_router):
+        app.include_router(router, responses=RATE_LIMITED_RESPONSES)
     return app
+
+
+def retention_jobs(settings: Settings) -> list[NamedJob]:
+    """The sweep: expired trash first, then expired tombstones."""
+    trash_days, tombstone_days = settings.trash_retention_days, settings.tombstone_retention_days
+    return [
+        NamedJob("trash", lambda conn, batch: purge_expired_trash(conn, trash_days, batch)),
+        NamedJob(
+            "tombstones",
+            lambda conn, batch: purge_expired_tombstones(conn, tombstone_days, batch),
+        ),
+    ]
 
 
 def _open_pool(app: FastAPI) -> asyncpg.Pool | None:

@@ -118,6 +118,15 @@ class Settings(BaseSettings):
     # Strict-Transport-Security max-age; 0: header not sent. Set only when served over HTTPS.
     hsts_max_age_seconds: Annotated[int, Field(ge=0)] = 0
 
+    # Trashed tasks are removed for good this many days after they were trashed.
+    trash_retention_days: Annotated[int, Field(ge=1, le=36_500)] = 30
+    # Tombstones (what the change feed reports as deleted) are kept this many days; a feed
+    # cursor that would need a purged one answers 410 and the client syncs from scratch.
+    tombstone_retention_days: Annotated[int, Field(ge=1, le=36_500)] = 90
+    # How often each worker tries to run the retention sweep (one worker at a time does it,
+    # under a PostgreSQL advisory lock). 0: never, in this process.
+    housekeeping_interval_seconds: Annotated[float, Field(ge=0)] = 3600.0
+
     @field_validator("cors_origins", mode="before")
     @classmethod
     def _split_origins(cls, value: Any) -> Any:

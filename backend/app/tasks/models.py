@@ -72,10 +72,31 @@ class Task(SQLModel, table=True):
     )
 
 
+_columns = Task.__table__.c  # type: ignore[attr-defined]
+_TRASHED = sa.text("deleted_at IS NOT NULL")
+
 # Serves the list (one owner, newest first, ties by id) straight from the index, no sort.
 sa.Index(
-    "ix_tasks_owner_created",
-    Task.__table__.c.owner_id,  # type: ignore[attr-defined]
-    Task.__table__.c.created_at.desc(),  # type: ignore[attr-defined]
-    Task.__table__.c.id.desc(),  # type: ignore[attr-defined]
+    "ix_tasks_owner_created", _columns.owner_id, _columns.created_at.desc(), _columns.id.desc()
 )
+# The change feed: one owner's live tasks in change order, from where the client left off.
+# Its predicate holds for every row (change numbers start at 0); it is there so that only
+# queries that say `change_seq >= 0` (the feed's) can use this index. Otherwise, on small
+# accounts, the planner sometimes reads the list's page from it and sorts, instead of
+# reading ix_tasks_owner_created in order.
+sa.Index(
+    "ix_tasks_owner_change",
+    _columns.owner_id,
+    _columns.change_seq,
+    _columns.id,
+    postgresql_where=sa.text("change_seq >= 0"),
+)
+# The trash (newest deletion first) and its retention sweep; both hold trashed rows only.
+sa.Index(
+    "ix_tasks_owner_trash",
+    _columns.owner_id,
+    _columns.deleted_at.desc(),
+    _columns.id.desc(),
+    postgresql_where=_TRASHED,
+)
+sa.Index("ix_tasks_trash_expiry", _columns.deleted_at, postgresql_where=_TRASHED)

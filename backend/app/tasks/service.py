@@ -4,6 +4,8 @@ task of another user behaves exactly like one that does not exist.
 Every change to a task, by any route, advances its `version` (its ETag) and stamps it with
 the owner's next change number: `users.change_seq` is bumped in the same statement, under
 that user row's lock, so one user's changes are numbered in the order they commit.
+Every statement that locks rows takes the owner's row first (then the task's, then its
+tombstone's), so concurrent writes of one user queue up instead of deadlocking.
 """
 
 import uuid
@@ -83,6 +85,8 @@ _NEXT_CHANGE = (
     "change AS (UPDATE users SET change_seq = change_seq + 1 WHERE id = $OWNER "
     "RETURNING change_seq)"
 )
+# The same, for the writes of other modules on tasks (the trash's restore).
+NEXT_CHANGE = _NEXT_CHANGE
 
 # One round trip: the count and the page. The page is read from ix_tasks_owner_created.
 _LIST = f"""
@@ -111,9 +115,24 @@ FROM change
 RETURNING {COLUMNS}
 """
 
-_DELETE = f"""
-DELETE FROM tasks
-WHERE id = $1 AND owner_id = $2 AND {LIVE} AND ($3::integer[] IS NULL OR version = ANY($3))
+# Moving to the trash is a change like any other (version, change number), and leaves the
+# tombstone the change feed reports the deletion from (replacing one left by an earlier
+# trashing, should the task have been restored since).
+_TRASH = f"""
+WITH {_NEXT_CHANGE.replace("$OWNER", "$2")},
+trashed AS (
+    UPDATE tasks SET deleted_at = now(), version = version + 1, updated_at = now(),
+           change_seq = (SELECT change_seq FROM change)
+    WHERE id = $1 AND owner_id = $2 AND {LIVE} AND ($3::integer[] IS NULL OR version = ANY($3))
+    RETURNING owner_id, id, change_seq, deleted_at
+),
+tombstone AS (
+    INSERT INTO tombstones (owner_id, task_id, change_seq, deleted_at)
+    SELECT owner_id, id, change_seq, deleted_at FROM trashed
+    ON CONFLICT (owner_id, task_id)
+    DO UPDATE SET change_seq = EXCLUDED.change_seq, deleted_at = EXCLUDED.deleted_at
+)
+SELECT count(*) FROM trashed
 """
 
 
@@ -239,9 +258,11 @@ async def delete_task(
     *,
     if_versions: Sequence[int] | None = None,
 ) -> None:
+    """Move the task to the trash (see app/trash): gone from every other route, restorable
+    until the retention sweep removes it for good."""
     async with connection(db) as conn:
-        status = await conn.execute(_DELETE, task_id, owner_id, _versions(if_versions))
-        if status != "DELETE 1":
+        trashed = await conn.fetchval(_TRASH, task_id, owner_id, _versions(if_versions))
+        if trashed != 1:
             await _raise_missing_or_changed(conn, owner_id, task_id, if_versions)
 
 

@@ -23,6 +23,11 @@ class User(SQLModel, table=True):
     change_seq: int = Field(
         default=0, sa_column=sa.Column(sa.BigInteger, nullable=False, server_default=sa.text("0"))
     )
+    # The highest change number whose tombstone the retention sweep has deleted: a feed
+    # cursor below it may have missed a deletion, so it is expired.
+    purged_change_seq: int = Field(
+        default=0, sa_column=sa.Column(sa.BigInteger, nullable=False, server_default=sa.text("0"))
+    )
     created_at: datetime = Field(
         sa_column=sa.Column(
             sa.DateTime(timezone=True), nullable=False, server_default=sa.text("now()")

@@ -1,4 +1,5 @@
-"""PUT replaces, PATCH changes only what is given, /complete sets or toggles, DELETE removes."""
+"""PUT replaces, PATCH changes only what is given, /complete sets or toggles, DELETE moves to
+the trash (tests/integration/trash has the rest of the trash)."""
 
 import uuid
 from datetime import UTC, datetime
@@ -215,8 +216,12 @@ async def test_delete_is_204_with_an_empty_body_then_404(
     response = await send(client, "DELETE", task)
     assert response.status_code == 204
     assert response.content == b""
-    assert await task_row(task["id"]) is None
-    assert await task_row(kept["id"]) is not None
+    trashed = await task_row(task["id"])
+    assert trashed is not None
+    assert trashed["deleted_at"] is not None
+    live = await task_row(kept["id"])
+    assert live is not None
+    assert live["deleted_at"] is None
     for method in ("GET", "DELETE"):
         again = await send(client, method, task)
         assert again.status_code == 404

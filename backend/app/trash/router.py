@@ -1,0 +1,57 @@
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response, status
+
+from app.auth.dependencies import CurrentUserId
+from app.core.database import DatabaseDep
+from app.core.json_response import JSONBytesResponse
+from app.tasks.dependencies import TaskIdPath
+from app.tasks.router import COMMON_ERRORS, MAX_OFFSET, TASK_ERRORS
+from app.tasks.schemas import TaskPublic
+from app.trash import service
+from app.trash.schemas import TrashList
+
+router = APIRouter(prefix="/api/v1/{user_id}/tasks", tags=["trash"], responses=COMMON_ERRORS)
+
+
+@router.get(
+    "/trash",
+    response_model=TrashList,
+    summary="List the caller's trash, most recently deleted first",
+)
+async def list_trash(
+    user_id: CurrentUserId,
+    db: DatabaseDep,
+    limit: Annotated[int, Query(ge=1, le=100)] = 50,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
+) -> Response:
+    page = await service.list_trash(db, user_id, limit=limit, offset=offset)
+    return JSONBytesResponse(
+        {"tasks": page.tasks, "total": page.total, "limit": limit, "offset": offset}
+    )
+
+
+@router.delete(
+    "/trash/{task_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=TASK_ERRORS,
+    summary="Remove a trashed task for good",
+    description="404 unless the task is in the caller's trash.",
+)
+async def remove_for_good(task_id: TaskIdPath, user_id: CurrentUserId, db: DatabaseDep) -> Response:
+    await service.remove_for_good(db, user_id, task_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post(
+    "/{task_id}/restore",
+    response_model=TaskPublic,
+    responses=TASK_ERRORS,
+    summary="Restore a trashed task",
+    description=(
+        "The task comes back unchanged but for `version` and `updated_at`, which advance. "
+        "404 unless it is in the caller's trash."
+    ),
+)
+async def restore_task(task_id: TaskIdPath, user_id: CurrentUserId, db: DatabaseDep) -> Response:
+    return JSONBytesResponse(await service.restore_task(db, user_id, task_id))
