@@ -194,3 +194,10 @@ def make_token(
 
 def auth(sub: str = "alice", **claims: Any) -> dict[str, str]:
     return {"Authorization": f"Bearer {make_token(sub, **claims)}"}
+
+
+def app_state(client: httpx.AsyncClient) -> Any:
+    """The `app.state` of the app a test client talks to (its database, housekeeping...)."""
+    transport = client._transport
+    assert isinstance(transport, httpx.ASGITransport)
+    return transport.app.state  # type: ignore[attr-defined]

@@ -66,6 +66,10 @@ class Housekeeping:
                 handled[job.name] += count
         return handled
 
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
     def start(self) -> None:
         if self._interval > 0 and self._jobs:
             self._task = asyncio.create_task(self._loop(), name="housekeeping")
