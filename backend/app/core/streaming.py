@@ -1,9 +1,12 @@
 """Streamed responses whose body holds resources (a pooled connection, a transaction).
 
 However the response ends (completed, client gone, request cancelled), the body's generator
-is closed and its clean-up runs to the end: Starlette cancels a streaming body when the
-client disconnects, and under that cancellation every await in a plain `finally` would be
-cancelled again, leaving the connection checked out of the pool for good.
+is closed and its clean-up runs to the end. Starlette cancels a streaming body when the
+client disconnects, and under that (anyio, level-triggered) cancellation every await in a
+plain `finally` is cancelled again: the transaction's ROLLBACK would be cut short and only
+asyncpg's own shielding of the pool release would stand between us and a lost connection.
+When the server reports a disconnect by failing `send` instead, nothing closes the generator
+until garbage collection: GeneratorResponse closes it at once.
 """
 
 from collections.abc import AsyncGenerator, AsyncIterator
