@@ -18,6 +18,12 @@ from tests.conftest import ClientFactory, auth
 TASKS = "/api/v1/{user_id}/tasks"
 TASK = "/api/v1/{user_id}/tasks/{task_id}"
 COMPLETE = "/api/v1/{user_id}/tasks/{task_id}/complete"
+TRASH = "/api/v1/{user_id}/tasks/trash"
+TRASHED = "/api/v1/{user_id}/tasks/trash/{task_id}"
+RESTORE = "/api/v1/{user_id}/tasks/{task_id}/restore"
+CHANGES = "/api/v1/{user_id}/tasks/changes"
+ACCOUNT = "/api/v1/{user_id}"
+EXPORT = "/api/v1/{user_id}/export"
 AUTHED = {401, 403, 422, 503}
 
 # (method, path) -> (success status, success schema, error statuses), from the contract.
@@ -29,6 +35,12 @@ CONTRACT: dict[tuple[str, str], tuple[int, str | None, set[int]]] = {
     ("patch", TASK): (200, "TaskPublic", AUTHED | {404, 413}),
     ("patch", COMPLETE): (200, "TaskPublic", AUTHED | {404, 413}),
     ("delete", TASK): (204, None, AUTHED | {404}),
+    ("get", TRASH): (200, "TrashList", AUTHED),
+    ("delete", TRASHED): (204, None, AUTHED | {404}),
+    ("post", RESTORE): (200, "TaskPublic", AUTHED | {404}),
+    ("get", CHANGES): (200, "ChangeFeed", AUTHED | {410}),
+    ("get", EXPORT): (200, "AccountExport", AUTHED),
+    ("delete", ACCOUNT): (204, None, AUTHED),
     ("get", "/healthz"): (200, None, set()),
     ("get", "/readyz"): (200, None, {503}),
 }
@@ -284,6 +296,21 @@ async def test_real_responses_validate_against_the_published_schema(
     await call("PATCH", COMPLETE, f"{task}/complete", json={"completed": "yes"})
     await call("DELETE", TASK, task)
     await call("DELETE", TASK, task)
+    await call("GET", TRASH, f"{base}/trash")
+    await call("GET", TRASH, f"{base}/trash?limit=0")
+    await call("POST", RESTORE, f"{task}/restore")
+    await call("POST", RESTORE, f"{task}/restore")
+    await call("DELETE", TASK, task)
+    await call("DELETE", TRASHED, f"{base}/trash/{created.json()['id']}")
+    await call("DELETE", TRASHED, f"{base}/trash/{created.json()['id']}")
+    first = await call("GET", CHANGES, f"{base}/changes?limit=1")
+    await call("GET", CHANGES, f"{base}/changes?since={first.json()['cursor']}")
+    await call("GET", CHANGES, f"{base}/changes?since=nonsense")
+    await call("GET", EXPORT, "/api/v1/alice/export")
+    await call("GET", EXPORT, "/api/v1/bob/export")
+    await call("DELETE", ACCOUNT, "/api/v1/alice")
+    # The account is new now: the old cursor is expired.
+    await call("GET", CHANGES, f"{base}/changes?since={first.json()['cursor']}")
     # The database gone: 503 from the routes that need it.
     unreachable = "postgresql://postgres@127.0.0.1:1/postgres?connect_timeout=1"
     async with client_with(database_url=unreachable, db_pool_timeout_seconds=0.3) as down:
@@ -313,4 +340,16 @@ async def test_real_responses_validate_against_the_published_schema(
         ("get", TASK, 404),
         ("get", TASKS, 503),
         ("get", "/readyz", 503),
+        ("get", TRASH, 200),
+        ("get", TRASH, 422),
+        ("post", RESTORE, 200),
+        ("post", RESTORE, 404),
+        ("delete", TRASHED, 204),
+        ("delete", TRASHED, 404),
+        ("get", CHANGES, 200),
+        ("get", CHANGES, 410),
+        ("get", CHANGES, 422),
+        ("get", EXPORT, 200),
+        ("get", EXPORT, 403),
+        ("delete", ACCOUNT, 204),
     }.isdisjoint(missing)
