@@ -5,12 +5,17 @@ route's methods (`GET` for `/api/v1/{user_id}/tasks`, which also takes `POST`). 
 the full list, and the OpenAPI contract test checks it.
 """
 
-from fastapi import FastAPI, Request
+from collections.abc import Sequence
+from typing import NoReturn
+
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
 from fastapi.routing import iter_route_contexts
 from starlette.exceptions import HTTPException
 
-from app.core.errors import error_response
+from app.core.errors import ApiError, error_response
+
+_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 
 
 async def _method_not_allowed(request: Request, exc: Exception) -> JSONResponse:
@@ -34,3 +39,18 @@ async def _method_not_allowed(request: Request, exc: Exception) -> JSONResponse:
 def install_method_not_allowed_handler(app: FastAPI) -> None:
     # A handler for the status code takes precedence over the one for HTTPException.
     app.add_exception_handler(405, _method_not_allowed)
+
+
+def reserve_fixed_path(router: APIRouter, path: str, allowed: Sequence[str]) -> None:
+    """Answer 405 for the other methods of a fixed path that a parameterised route would
+    otherwise take: without this, `PUT /tasks/trash` reaches `PUT /tasks/{task_id}` and is
+    refused as a malformed task id (422), and its 405 would list that route's methods."""
+    allow = ", ".join(sorted(allowed))
+
+    async def method_not_allowed() -> NoReturn:
+        raise ApiError(405, "method_not_allowed", "Method Not Allowed", {"Allow": allow})
+
+    others = [method for method in _METHODS if method not in allowed]
+    router.add_api_route(
+        path, method_not_allowed, methods=others, include_in_schema=False, response_model=None
+    )

@@ -6,6 +6,7 @@ from app.auth.dependencies import CurrentUserId
 from app.core.database import DatabaseDep
 from app.core.errors import ErrorBody
 from app.core.json_response import JSONBytesResponse
+from app.core.method_not_allowed import reserve_fixed_path
 from app.sync import cursor, service
 from app.sync.schemas import ChangeFeed
 from app.tasks.router import COMMON_ERRORS
@@ -54,3 +55,6 @@ async def change_feed(
             "has_more": page.has_more,
         }
     )
+
+
+reserve_fixed_path(router, "/changes", ["GET"])

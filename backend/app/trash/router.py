@@ -5,6 +5,7 @@ from fastapi import APIRouter, Query, Response, status
 from app.auth.dependencies import CurrentUserId
 from app.core.database import DatabaseDep
 from app.core.json_response import JSONBytesResponse
+from app.core.method_not_allowed import reserve_fixed_path
 from app.tasks.dependencies import TaskIdPath
 from app.tasks.router import COMMON_ERRORS, MAX_OFFSET, TASK_ERRORS
 from app.tasks.schemas import TaskPublic
@@ -55,3 +56,6 @@ async def remove_for_good(task_id: TaskIdPath, user_id: CurrentUserId, db: Datab
 )
 async def restore_task(task_id: TaskIdPath, user_id: CurrentUserId, db: DatabaseDep) -> Response:
     return JSONBytesResponse(await service.restore_task(db, user_id, task_id))
+
+
+reserve_fixed_path(router, "/trash", ["GET"])

@@ -16,6 +16,14 @@ TASK = "/api/v1/alice/tasks/00000000-0000-0000-0000-000000000000"
         ("POST", TASK, "DELETE, GET, PATCH, PUT"),
         ("GET", f"{TASK}/complete", "PATCH"),
         ("DELETE", "/healthz", "GET"),
+        # Fixed paths that the /tasks/{task_id} routes would otherwise take for an id.
+        ("PUT", "/api/v1/alice/tasks/trash", "GET"),
+        ("DELETE", "/api/v1/alice/tasks/trash", "GET"),
+        ("PATCH", "/api/v1/alice/tasks/changes", "GET"),
+        ("POST", "/api/v1/alice/tasks/changes", "GET"),
+        ("GET", f"/api/v1/alice/tasks/trash/{TASK.rsplit('/', 1)[1]}", "DELETE"),
+        ("PUT", "/api/v1/alice/export", "GET"),
+        ("GET", "/api/v1/alice", "DELETE"),
     ],
 )
 async def test_allow_lists_every_method_of_the_path(
