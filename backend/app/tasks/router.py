@@ -138,7 +138,8 @@ async def complete_task(
     "/{task_id}",
     status_code=status.HTTP_204_NO_CONTENT,
     responses=TASK_ERRORS,
-    summary="Delete a task",
+    summary="Move a task to the trash",
+    description="It can be restored from the trash until the trash empties itself.",
 )
 async def delete_task(task_id: TaskIdPath, user_id: CurrentUserId, db: DatabaseDep) -> Response:
     await service.delete_task(db, user_id, task_id)
