@@ -1,5 +1,6 @@
 """The raw-driver ceiling: the same routes, token checks, SQL and JSON as the product, on a
 bare ASGI callable with asyncpg and orjson, and no framework, validation or middleware.
+The list statement is the product's own (app/tasks/listing.py builds it from the query).
 
 The benchmark serves it exactly like the product (same server, same worker count), so the
 ratio product/ceiling shows what the framework and the product's own code cost. It answers
@@ -9,22 +10,20 @@ only the requests the benchmark sends; it is not a second implementation of the 
 import os
 import uuid
 from typing import Any
+from urllib.parse import parse_qs
 
 import asyncpg
 import jwt
 import orjson
 
 from app.core.database import parse_database_url
+from app.tasks import service
+from app.tasks.listing import DEFAULT_SORT, ListQuery, list_statement
+from app.tasks.models import PRIORITIES
 
-_COLUMNS = "id, title, description, completed, owner_id, created_at, updated_at"
-_LIST = f"""
-SELECT c.total, t.*
-FROM (SELECT count(*) AS total FROM tasks WHERE owner_id = $1) AS c
-LEFT JOIN LATERAL (
-    SELECT {_COLUMNS} FROM tasks WHERE owner_id = $1
-    ORDER BY created_at DESC, id DESC LIMIT $2 OFFSET $3
-) AS t ON true
-"""
+# The product's columns, statements and JSON fields: the ratio then measures the framework
+# and the product's own code, not a different query or a smaller answer.
+_COLUMNS = service.COLUMNS
 _GET = f"SELECT {_COLUMNS} FROM tasks WHERE id = $1 AND owner_id = $2"
 _CREATE = f"""
 INSERT INTO tasks (owner_id, title, description, completed) VALUES ($1, $2, $3, $4)
@@ -43,7 +42,7 @@ UPDATE tasks SET completed = NOT completed, updated_at = now() WHERE id = $1 AND
 RETURNING {_COLUMNS}
 """
 _DELETE = "DELETE FROM tasks WHERE id = $1 AND owner_id = $2"
-_TASK_KEYS = ("id", "title", "description", "completed", "owner_id", "created_at", "updated_at")
+_TASK_KEYS = service.PUBLIC_FIELDS
 
 Scope = dict[str, Any]
 Response = tuple[int, bytes]
@@ -56,7 +55,24 @@ def _dumps(value: Any) -> bytes:
 
 def _task(row: asyncpg.Record | None) -> dict[str, Any]:
     assert row is not None
-    return {key: row[key] for key in _TASK_KEYS}
+    task = {key: row[key] for key in _TASK_KEYS}
+    task["priority"] = PRIORITIES[task["priority"]]
+    return task
+
+
+def _list_query(query_string: bytes) -> ListQuery:
+    """The list parameters the benchmark sends, read without validation."""
+    params = parse_qs(query_string.decode())
+    first = {name: values[0] for name, values in params.items()}
+    flags = {"true": True, "false": False}
+    return ListQuery(
+        completed=flags.get(first.get("completed", "")),
+        priorities=tuple(first["priority"].split(",")) if "priority" in first else (),
+        tags=tuple(params.get("tag", ())),
+        overdue=flags.get(first.get("overdue", "")),
+        search=first.get("q"),
+        sort=first.get("sort", DEFAULT_SORT),  # type: ignore[arg-type]
+    )
 
 
 async def _keep_session(conn: asyncpg.Connection) -> None:
@@ -136,7 +152,7 @@ class CeilingApp:
         async with self.pool.acquire() as conn:
             if len(parts) == 5:
                 if method == "GET":
-                    return 200, await self._list(conn, user_id)
+                    return 200, await self._list(conn, user_id, scope["query_string"])
                 data = orjson.loads(body)
                 row = await conn.fetchrow(
                     _CREATE,
@@ -164,9 +180,12 @@ class CeilingApp:
             return 404, b'{"detail":"Task not found.","code":"task_not_found"}'
         return 200, _dumps(_task(row))
 
-    async def _list(self, conn: Any, user_id: str) -> bytes:
+    async def _list(self, conn: Any, user_id: str, query_string: bytes) -> bytes:
         limit, offset = 50, 0
-        rows = await conn.fetch(_LIST, user_id, limit, offset)
+        sql, args = list_statement(
+            user_id, _list_query(query_string), columns=_COLUMNS, limit=limit, offset=offset
+        )
+        rows = await conn.fetch(sql, *args)
         tasks = [_task(row) for row in rows if row["id"] is not None]
         return _dumps({"tasks": tasks, "total": rows[0]["total"], "limit": limit, "offset": offset})
 

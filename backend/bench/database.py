@@ -39,25 +39,56 @@ def with_database(url: str, name: str) -> str:
 
 
 # Tasks are inserted in time order, as people create them, so one user's tasks are spread
-# over the table as in real use; created_at is distinct per user (one hour apart).
+# over the table as in real use; created_at is distinct per user (one hour apart). The
+# planning fields vary so that every list filter selects something: priority (half none, a
+# tenth high), due dates on two tasks in five (from 30 days ago to 60 days ahead, so some are
+# overdue), tags on about half (from a small vocabulary), and titles of everyday words (so a
+# search such as `q=buy mi` finds a few tasks of each user). Completed tasks have completed_at.
 _SEED_USERS = """
 INSERT INTO users (id, email)
 SELECT 'bench-' || lpad(u::text, 7, '0'), 'bench-' || u || '@example.test'
 FROM generate_series(1, $1) AS u
 """
 _SEED_TASKS = """
-INSERT INTO tasks (owner_id, title, description, completed, created_at, updated_at)
+INSERT INTO tasks (owner_id, title, description, completed, completed_at, priority, due_at,
+                   tags, created_at, updated_at)
 SELECT 'bench-' || lpad(u::text, 7, '0'),
-       'Task ' || n || ' of user ' || u,
+       (ARRAY['Buy', 'Call', 'Write', 'Fix', 'Plan', 'Read', 'Clean', 'Book', 'Pay',
+              'Review'])[1 + (u + n) % 10]
+         || ' ' || (ARRAY['milk', 'report', 'dentist', 'car', 'holiday', 'invoice', 'garden',
+                          'slides', 'rent', 'tickets', 'groceries', 'budget',
+                          'mint'])[1 + (u * 7 + n * 3) % 13]
+         || ' ' || n,
        CASE WHEN n % 3 = 0 THEN 'A longer description of task ' || n || ', as people write.' END,
        n % 4 = 0,
+       CASE WHEN n % 4 = 0 THEN stamp END,
+       (ARRAY[0, 0, 0, 0, 0, 1, 1, 1, 2, 2, 3])[1 + (u + n * 7) % 11],
+       CASE WHEN (u + n) % 5 < 2
+            THEN now() + make_interval(hours => (u * 31 + n * 17) % 2160 - 720) END,
+       CASE (u + n * 3) % 10
+            WHEN 4 THEN '{work}'::text[]
+            WHEN 5 THEN '{home}'
+            WHEN 6 THEN '{work,urgent}'
+            WHEN 7 THEN '{home,errands}'
+            WHEN 8 THEN '{health}'
+            WHEN 9 THEN '{finance,home}'
+            ELSE '{}' END,
        stamp, stamp
 FROM generate_series(1, $2) AS n,
      generate_series(1, $1) AS u,
      LATERAL (SELECT now() - make_interval(hours => $2 - n, secs => u % 3600) AS stamp) AS s
 ORDER BY n, u
 """
-_SEED_MARK = "seeded {users}x{tasks}"
+# The same tasks for one named user (bench/plans.py adds a user with many).
+_SEED_ONE_USER = _SEED_TASKS.replace("'bench-' || lpad(u::text, 7, '0')", "$3::text")
+# The table's indexes but its primary key, as the migrations defined them.
+_SECONDARY_INDEXES = """
+SELECT i.relname AS name, pg_get_indexdef(i.oid) AS definition
+FROM pg_index AS x JOIN pg_class AS i ON i.oid = x.indexrelid
+WHERE x.indrelid = 'tasks'::regclass AND NOT x.indisprimary
+"""
+# Names what was seeded, so that a database seeded by an older version is not reused.
+_SEED_MARK = "seeded {users}x{tasks} with planning fields"
 
 
 async def _admin(url: str, sql: str) -> None:
@@ -83,15 +114,18 @@ async def _seeded_mark(url: str, name: str) -> str | None:
 async def _seed(url: str, scale: Scale) -> None:
     conn = await asyncpg.connect(parse_database_url(url).dsn)
     try:
+        # Index builds (the GIN ones above all) sort in memory when they can.
+        await conn.execute("SET maintenance_work_mem = '1GB'")
         async with conn.transaction():
-            # Building the list index once after the load is much faster than keeping it
-            # up to date row by row; the migration's definition is restored unchanged.
-            await conn.execute("DROP INDEX ix_tasks_owner_created")
+            # Building the indexes once after the load is much faster than keeping them up
+            # to date row by row; the migrations' definitions are restored unchanged.
+            indexes = await conn.fetch(_SECONDARY_INDEXES)
+            for index in indexes:
+                await conn.execute(f'DROP INDEX "{index["name"]}"')
             await conn.execute(_SEED_USERS, scale.users)
             await conn.execute(_SEED_TASKS, scale.users, scale.tasks_per_user)
-            await conn.execute(
-                "CREATE INDEX ix_tasks_owner_created ON tasks (owner_id, created_at DESC, id DESC)"
-            )
+            for index in indexes:
+                await conn.execute(index["definition"])
         await conn.execute("VACUUM ANALYZE users")
         await conn.execute("VACUUM ANALYZE tasks")
     finally:
@@ -114,6 +148,31 @@ def prepare(server: str, scale: Scale, *, reuse: bool) -> str:
     asyncio.run(_admin(server, f"COMMENT ON DATABASE \"{name}\" IS '{mark}'"))
     print(f"seeded {name}: {scale.label} in {time.monotonic() - started:.1f} s", flush=True)
     return url
+
+
+async def _add_user(url: str, user_id: str, tasks: int) -> None:
+    conn = await asyncpg.connect(parse_database_url(url).dsn)
+    try:
+        async with conn.transaction():
+            await conn.execute("DELETE FROM users WHERE id = $1", user_id)
+            await conn.execute("INSERT INTO users (id) VALUES ($1)", user_id)
+            await conn.execute(_SEED_ONE_USER, 1, tasks, user_id)
+        await conn.execute("ANALYZE tasks")
+    finally:
+        await conn.close()
+
+
+def add_user(url: str, user_id: str, tasks: int) -> None:
+    """One more user with `tasks` tasks, seeded like the others (replacing any before)."""
+    asyncio.run(_add_user(url, user_id, tasks))
+
+
+def remove_user(url: str, user_id: str) -> None:
+    asyncio.run(_admin(url, f"DELETE FROM users WHERE id = '{user_id}'"))
+
+
+def drop(server: str, scale: Scale) -> None:
+    asyncio.run(_admin(server, f'DROP DATABASE IF EXISTS "{scale.database}" WITH (FORCE)'))
 
 
 async def _sample_users(url: str, count: int, tasks_each: int) -> list[tuple[str, list[str]]]:

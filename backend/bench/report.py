@@ -4,8 +4,9 @@ import asyncio
 import os
 import platform
 import subprocess
+import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from importlib.metadata import version
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -15,6 +16,7 @@ import asyncpg
 from app.core.config import Settings
 from app.core.database import parse_database_url
 from app.tasks import service
+from app.tasks.listing import ListQuery, list_statement
 from bench.database import Scale
 from bench.load import Result, Scenario
 
@@ -265,14 +267,47 @@ def write(path: Path, generated: str) -> None:
     path.write_text(_TEMPLATE.format(generated=generated))
 
 
-async def _explain(url: str, owner: str, task_id: str) -> dict[str, str]:
-    import uuid
+# The list's query shapes (the bench's list mix sends each of them), by name.
+def list_shapes(now: datetime) -> list[tuple[str, ListQuery]]:
+    return [
+        ("List (GET /tasks, default page)", ListQuery()),
+        ("List ?completed=false", ListQuery(completed=False)),
+        ("List ?sort=due_at", ListQuery(sort="due_at")),
+        ("List ?sort=-due_at", ListQuery(sort="-due_at")),
+        ("List ?sort=-priority", ListQuery(sort="-priority")),
+        ("List ?sort=title", ListQuery(sort="title")),
+        ("List ?sort=-updated_at", ListQuery(sort="-updated_at")),
+        ("List ?priority=medium,high", ListQuery(priorities=("medium", "high"))),
+        ("List ?tag=work", ListQuery(tags=("work",))),
+        ("List ?tag=work&tag=urgent", ListQuery(tags=("work", "urgent"))),
+        ("List ?q=buy mi", ListQuery(search="buy mi")),
+        (
+            "List ?due_after=now&due_before=now+7d&sort=due_at",
+            ListQuery(due_after=now, due_before=now + timedelta(days=7), sort="due_at"),
+        ),
+        ("List ?overdue=true&sort=due_at", ListQuery(overdue=True, sort="due_at")),
+        (
+            "List ?q=pay&tag=home&priority=low,medium,high&completed=false&sort=due_at",
+            ListQuery(
+                search="pay",
+                tags=("home",),
+                priorities=("low", "medium", "high"),
+                completed=False,
+                sort="due_at",
+            ),
+        ),
+    ]
 
+
+async def _explain(url: str, owner: str, task_id: str) -> dict[str, str]:
     conn = await asyncpg.connect(parse_database_url(url).dsn)
     prefix = "EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) "
     plans: dict[str, str] = {}
-    queries: list[tuple[str, str, tuple[Any, ...]]] = [
-        ("List (GET /tasks, default page)", service._LIST, (owner, None, 50, 0)),
+    queries: list[tuple[str, str, tuple[Any, ...]]] = []
+    for name, query in list_shapes(datetime.now(UTC)):
+        sql, args = list_statement(owner, query, columns=service.COLUMNS, limit=50, offset=0)
+        queries.append((name, sql, tuple(args)))
+    queries += [
         ("Get (GET /tasks/{id})", service._GET, (uuid.UUID(task_id), owner)),
         (
             "Update (PATCH /tasks/{id}/complete)",

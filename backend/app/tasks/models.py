@@ -2,6 +2,7 @@ import uuid
 from datetime import datetime
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import TSVECTOR
 from sqlmodel import Field, SQLModel
 
 TITLE_MAX_LENGTH = 255
@@ -9,6 +10,16 @@ DESCRIPTION_MAX_LENGTH = 2000
 
 # Stored as a small integer so that sorting by priority is sorting by the column.
 PRIORITIES = ("none", "low", "medium", "high")
+
+# `q` and `tag` are looked up in one GIN index of per-owner keys (see migration 0004's
+# task_search_keys and app/tasks/listing.py): the words of title and description, as
+# PostgreSQL's 'simple' configuration splits them (lowercased, no stemming, no stop words),
+# and the tags, each prefixed with the owner, so a lookup only ever reads one user's entries.
+SEARCH_CONFIG = "simple"
+SEARCH_KEYS = "task_search_keys(owner_id, title, description, tags)"
+# Every list reads live tasks only, so the list indexes leave the trash out (and, being
+# smaller, are the ones the planner picks for a user's live tasks).
+LIVE_ROWS = "deleted_at IS NULL"
 
 
 def _timestamp_column() -> sa.Column[datetime]:
@@ -70,6 +81,11 @@ class Task(SQLModel, table=True):
     change_seq: int = Field(
         default=0, sa_column=sa.Column(sa.BigInteger, nullable=False, server_default=sa.text("0"))
     )
+    # Kept by PostgreSQL from owner, title, description and tags; only ever searched.
+    search_keys: str | None = Field(
+        default=None,
+        sa_column=sa.Column(TSVECTOR, sa.Computed(SEARCH_KEYS, persisted=True)),
+    )
 
 
 _columns = Task.__table__.c  # type: ignore[attr-defined]
@@ -77,7 +93,34 @@ _TRASHED = sa.text("deleted_at IS NOT NULL")
 
 # Serves the list (one owner, newest first, ties by id) straight from the index, no sort.
 sa.Index(
-    "ix_tasks_owner_created", _columns.owner_id, _columns.created_at.desc(), _columns.id.desc()
+    "ix_tasks_owner_created",
+    _columns.owner_id,
+    _columns.created_at.desc(),
+    _columns.id.desc(),
+    postgresql_where=sa.text(LIVE_ROWS),
+)
+
+# The list's filters and sorts (docs/performance.md explains the choice). Like the one above,
+# they lead with the owner and leave out the trash.
+sa.Index(
+    "ix_tasks_search_keys",
+    _columns.search_keys,
+    postgresql_using="gin",
+    postgresql_where=sa.text(LIVE_ROWS),
+)
+sa.Index(
+    "ix_tasks_owner_due",
+    _columns.owner_id,
+    _columns.due_at,
+    _columns.id,
+    postgresql_where=sa.text(LIVE_ROWS),
+)
+sa.Index(
+    "ix_tasks_owner_title",
+    _columns.owner_id,
+    sa.func.lower(_columns.title),
+    _columns.id,
+    postgresql_where=sa.text(LIVE_ROWS),
 )
 # The change feed: one owner's live tasks in change order, from where the client left off.
 # Its predicate holds for every row (change numbers start at 0); it is there so that only

@@ -8,7 +8,7 @@ from app.core.database import DatabaseDep
 from app.core.errors import ErrorBody
 from app.core.json_response import JSONBytesResponse
 from app.tasks import service
-from app.tasks.dependencies import OwnTask, TaskIdPath
+from app.tasks.dependencies import ListQueryParams, OwnTask, TaskIdPath
 from app.tasks.schemas import (
     TaskCompletion,
     TaskCreate,
@@ -49,17 +49,20 @@ MAX_OFFSET = 2**63 - 1
 router = APIRouter(prefix="/api/v1/{user_id}/tasks", tags=["tasks"], responses=COMMON_ERRORS)
 
 
-@router.get("", response_model=TaskList, summary="List the caller's tasks, newest first")
+@router.get(
+    "",
+    response_model=TaskList,
+    summary="List, filter, search and sort the caller's tasks (newest first by default)",
+    description="Every filter given must hold, and `total` counts every task that matches.",
+)
 async def list_tasks(
     user_id: CurrentUserId,
     db: DatabaseDep,
-    completed: Annotated[
-        bool | None, Query(description="Only completed (true) or open (false) tasks.")
-    ] = None,
+    query: ListQueryParams,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> Response:
-    page = await service.list_tasks(db, user_id, completed=completed, limit=limit, offset=offset)
+    page = await service.list_tasks(db, user_id, query, limit=limit, offset=offset)
     return JSONBytesResponse(
         {"tasks": page.tasks, "total": page.total, "limit": limit, "offset": offset}
     )

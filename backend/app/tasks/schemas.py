@@ -1,5 +1,6 @@
 """What goes in and out of the task routes. Tables are never request bodies."""
 
+import re
 import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
@@ -17,10 +18,11 @@ from pydantic import (
 )
 from pydantic.json_schema import SkipJsonSchema
 
-from app.tasks.models import DESCRIPTION_MAX_LENGTH, TITLE_MAX_LENGTH
+from app.tasks.models import DESCRIPTION_MAX_LENGTH, PRIORITIES, TITLE_MAX_LENGTH
 
 TAG_MAX_LENGTH = 32
 TAGS_MAX_COUNT = 20
+SEARCH_MAX_LENGTH = 200
 
 
 def _storable_text(value: str) -> str:
@@ -116,10 +118,17 @@ def _collapsed_tags(tags: list[str]) -> list[str]:
     return unique
 
 
+# A date and a time of day: pydantic alone would also read a string of digits (a query
+# parameter, say) as a Unix time.
+_DATE_TIME_START = re.compile(r"\d{4}-\d\d-\d\d[Tt ]\d\d:\d\d")
+
+
 def _date_time_text(value: object) -> object:
     # A JSON number would otherwise be read as a Unix time: the schema promises a string.
     if not isinstance(value, str | datetime):
         raise ValueError("must be an ISO 8601 date-time string with a UTC offset")
+    if isinstance(value, str) and not _DATE_TIME_START.match(value):
+        raise ValueError("must be an ISO 8601 date-time with a UTC offset, as 2026-12-01T17:00:00Z")
     return value
 
 
@@ -165,6 +174,15 @@ Tags = Annotated[
     ),
 ]
 Priority = Literal["none", "low", "medium", "high"]
+_PRIORITY_NAME = "|".join(PRIORITIES)
+# `priority=high` or a comma list `priority=medium,high` (list query parameter).
+PRIORITY_LIST_PATTERN = rf"^({_PRIORITY_NAME})(,({_PRIORITY_NAME}))*$"
+# `q`: any text (punctuation and operators are plain text), but storable like a title.
+SearchText = Annotated[
+    str,
+    AfterValidator(_storable_text),
+    Field(json_schema_extra={"pattern": rf"^{_STORABLE_CHARACTER}*$"}),
+]
 DueAt = Annotated[
     AwareDatetime,
     BeforeValidator(_date_time_text),

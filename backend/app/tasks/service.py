@@ -18,6 +18,7 @@ import asyncpg
 
 from app.core.database import Database, Queries
 from app.core.errors import ApiError
+from app.tasks.listing import ListQuery, list_statement
 from app.tasks.models import PRIORITIES
 from app.users.service import forget_user, store_user
 
@@ -88,19 +89,6 @@ _NEXT_CHANGE = (
 # The same, for the writes of other modules on tasks (the trash's restore).
 NEXT_CHANGE = _NEXT_CHANGE
 
-# One round trip: the count and the page. The page is read from ix_tasks_owner_created.
-_LIST = f"""
-SELECT c.total, t.*
-FROM (SELECT count(*) AS total FROM tasks
-      WHERE owner_id = $1 AND {LIVE} AND ($2::boolean IS NULL OR completed = $2)) AS c
-LEFT JOIN LATERAL (
-    SELECT {COLUMNS} FROM tasks
-    WHERE owner_id = $1 AND {LIVE} AND ($2::boolean IS NULL OR completed = $2)
-    ORDER BY created_at DESC, id DESC
-    LIMIT $3 OFFSET $4
-) AS t ON true
-"""
-
 _GET = f"SELECT {COLUMNS} FROM tasks WHERE id = $1 AND owner_id = $2 AND {LIVE}"
 
 _EXISTS = f"SELECT EXISTS (SELECT FROM tasks WHERE id = $1 AND owner_id = $2 AND {LIVE})"
@@ -167,10 +155,12 @@ _SET_COMPLETED = _update_sql(
 
 
 async def list_tasks(
-    db: Source, owner_id: str, *, completed: bool | None, limit: int, offset: int
+    db: Source, owner_id: str, query: ListQuery, *, limit: int, offset: int
 ) -> TaskPage:
+    """One page of the owner's live tasks that match `query`, and how many match in all."""
+    sql, args = list_statement(owner_id, query, columns=COLUMNS, limit=limit, offset=offset)
     async with connection(db) as conn:
-        rows = await conn.fetch(_LIST, owner_id, completed, limit, offset)
+        rows = await conn.fetch(sql, *args)
     total = rows[0]["total"]
     tasks = [task_json(row) for row in rows if row["id"] is not None]
     return TaskPage(tasks=tasks, total=total)

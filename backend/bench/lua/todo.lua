@@ -3,7 +3,8 @@
 -- Environment (read when the script loads, because wrk decides whether a script has
 -- delay() and response() before it calls init()):
 --   BENCH_DATA      file with one line per user: "<user id>\t<token>\t<task id>,<task id>,..."
---   BENCH_MODE      "list" (the default page only) or "mix" (70/10/10/8/2)
+--   BENCH_MODE      "list" (the default page only) or "mix" (70/10/10/8/2; of the 70% lists,
+--                   40 the default page and 30 filtered, searched or sorted)
 --   BENCH_THINK_MS  mean think time between a connection's requests; 0 = closed loop
 --
 -- wrk's Lua API has no per-connection state, so every request draws one of the users
@@ -54,6 +55,34 @@ local function list(user)
   return wrk.format("GET", user.base, headers_for(user, false))
 end
 
+-- What people search for in the seeded titles (bench/database.py): a few words, the last
+-- one still being typed.
+local searches = { "buy%20mi", "call", "report", "pay%20re", "fix%20c", "book%20t", "mint" }
+
+-- The list as people use it: mostly the default page, some filtered, searched or sorted
+-- (dice 1..70 of the mix's 70% lists).
+local function list_of_mix(user, dice)
+  local query
+  if dice <= 40 then
+    return list(user)
+  elseif dice <= 46 then
+    query = "?sort=due_at"
+  elseif dice <= 50 then
+    query = "?priority=medium,high"
+  elseif dice <= 55 then
+    query = "?tag=work"
+  elseif dice <= 61 then
+    query = "?q=" .. searches[math.random(#searches)]
+  elseif dice <= 65 then
+    query = "?overdue=true&sort=due_at"
+  elseif dice <= 68 then
+    query = "?sort=title"
+  else
+    query = "?completed=false&tag=home&sort=-priority"
+  end
+  return wrk.format("GET", user.base .. query, headers_for(user, false))
+end
+
 local function a_task(user)
   return user.base .. "/" .. user.tasks[math.random(#user.tasks)]
 end
@@ -61,7 +90,7 @@ end
 local function mixed(user)
   local dice = math.random(100)
   if dice <= 70 then
-    return list(user)
+    return list_of_mix(user, dice)
   elseif dice <= 80 then
     return wrk.format("GET", a_task(user), headers_for(user, false))
   elseif dice <= 90 then

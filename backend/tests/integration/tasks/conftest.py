@@ -60,16 +60,22 @@ def insert_task(db: asyncpg.Connection) -> RowInserter:
         title: str = "Stored",
         completed: bool = False,
         task_id: uuid.UUID | None = None,
+        **columns: Any,
     ) -> uuid.UUID:
+        """`columns`: any other column's value (description, priority, due_at, tags, ...)."""
         await db.execute("INSERT INTO users (id) VALUES ($1) ON CONFLICT DO NOTHING", owner)
+        values = {"updated_at": created_at, **columns}
+        names = "".join(f", {name}" for name in values)
+        params = "".join(f", ${index}" for index in range(6, 6 + len(values)))
         new_id: uuid.UUID = await db.fetchval(
-            "INSERT INTO tasks (id, owner_id, title, completed, created_at, updated_at) "
-            "VALUES (COALESCE($1, gen_random_uuid()), $2, $3, $4, $5, $5) RETURNING id",
+            f"INSERT INTO tasks (id, owner_id, title, completed, created_at{names}) "
+            f"VALUES (COALESCE($1, gen_random_uuid()), $2, $3, $4, $5{params}) RETURNING id",
             task_id,
             owner,
             title,
             completed,
             created_at,
+            *values.values(),
         )
         return new_id
 
