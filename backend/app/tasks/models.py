@@ -126,13 +126,15 @@ sa.Index(
 # Its predicate holds for every row (change numbers start at 0); it is there so that only
 # queries that say `change_seq >= 0` (the feed's) can use this index. Otherwise, on small
 # accounts, the planner sometimes reads the list's page from it and sorts, instead of
-# reading ix_tasks_owner_created in order.
+# reading ix_tasks_owner_created in order. Live tasks only, like the list indexes (the feed
+# reads live tasks here and removals from the tombstones): otherwise the planner prefers the
+# smaller partial list indexes for the feed too.
 sa.Index(
     "ix_tasks_owner_change",
     _columns.owner_id,
     _columns.change_seq,
     _columns.id,
-    postgresql_where=sa.text("change_seq >= 0"),
+    postgresql_where=sa.text(f"{LIVE_ROWS} AND change_seq >= 0"),
 )
 # The trash (newest deletion first) and its retention sweep; both hold trashed rows only.
 sa.Index(
