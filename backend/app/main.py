@@ -8,6 +8,7 @@ from fastapi import FastAPI
 
 from app.auth.tokens import TokenVerifier
 from app.auth.verifiers import token_verifier_for
+from app.batch.router import router as batch_router
 from app.core.body_limit import BodySizeLimitMiddleware
 from app.core.config import Settings, get_settings
 from app.core.cors import add_cors
@@ -67,6 +68,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description=DESCRIPTION,
         lifespan=lifespan,
     )
+    app.state.settings = settings
     app.state.token_verifier = token_verifier_for(settings)
     install_error_handlers(app)
     install_method_not_allowed_handler(app)
@@ -86,8 +88,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health_router)
     # Their dependency `current_user_id` names the caller for the request log and applies the
     # rate limit, both before any route touches the database. Routes with a fixed segment
-    # after /tasks (/tasks/trash, /tasks/changes) come before /tasks/{task_id}.
-    for router in (sync_router, trash_router, tasks_router, users_router):
+    # after /tasks (/tasks/trash, /tasks/changes, /tasks/batch) come before /tasks/{task_id}.
+    for router in (sync_router, trash_router, batch_router, tasks_router, users_router):
         app.include_router(router, responses=RATE_LIMITED_RESPONSES)
     return app
 

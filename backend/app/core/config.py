@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
+from fastapi import Depends, Request
 from limits import parse_many
 from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -126,6 +127,11 @@ class Settings(BaseSettings):
     # How often each worker tries to run the retention sweep (one worker at a time does it,
     # under a PostgreSQL advisory lock). 0: never, in this process.
     housekeeping_interval_seconds: Annotated[float, Field(ge=0)] = 3600.0
+    # Writes to an existing task (PUT, PATCH, /complete, DELETE, and their batch operations)
+    # must carry If-Match; without it they are answered 428 instead of "last write wins".
+    require_if_match: bool = False
+    # How long the first response to an Idempotency-Key is kept for replays.
+    idempotency_ttl_hours: Annotated[int, Field(ge=1, le=24 * 365)] = 24
 
     @field_validator("cors_origins", mode="before")
     @classmethod
@@ -304,3 +310,13 @@ def _checked_origins(origins: tuple[str, ...]) -> tuple[str, ...]:
 @lru_cache
 def get_settings() -> Settings:
     return Settings()
+
+
+# `async` for the reason given at app.core.database.get_database: no thread hop per request.
+async def app_settings(request: Request) -> Settings:
+    """The settings the running application was created with."""
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+SettingsDep = Annotated[Settings, Depends(app_settings)]

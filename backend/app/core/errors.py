@@ -2,7 +2,7 @@
 
 import logging
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import orjson
@@ -119,11 +119,14 @@ def _json_safe(error: Mapping[str, Any]) -> dict[str, Any]:
 
 def _encodable(value: Any) -> Any:
     """The rejected input echoed back must itself be valid JSON in UTF-8: JSON bodies may
-    carry NaN, Infinity and unpaired surrogates, which the response encoder refuses."""
+    carry NaN, Infinity, unpaired surrogates and integers of any size, which the response
+    encoders refuse."""
     if isinstance(value, str):
         return value.encode("utf-8", "backslashreplace").decode("utf-8")
     if isinstance(value, float) and not math.isfinite(value):
         return str(value)
+    if isinstance(value, int) and not isinstance(value, bool) and not -(2**63) <= value < 2**64:
+        return str(value)  # beyond what the orjson responses (the batch results) can encode
     if isinstance(value, list):
         return [_encodable(item) for item in value]
     if isinstance(value, dict):
@@ -131,9 +134,14 @@ def _encodable(value: Any) -> Any:
     return value
 
 
+def validation_detail(errors: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """pydantic's errors as the `detail` of a 422, safe to encode as JSON."""
+    return [_json_safe(error) for error in errors]
+
+
 async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    errors = [_json_safe(error) for error in exc.errors()]
+    errors = validation_detail(exc.errors())
     code = (
         "invalid_json"
         if any(e.get("type") == "json_invalid" for e in errors)

@@ -7,7 +7,8 @@ from app.core.database import DatabaseDep
 from app.core.json_response import JSONBytesResponse
 from app.core.method_not_allowed import reserve_fixed_path
 from app.tasks.dependencies import TaskIdPath
-from app.tasks.router import COMMON_ERRORS, MAX_OFFSET, TASK_ERRORS
+from app.tasks.etags import task_response
+from app.tasks.router import COMMON_ERRORS, MAX_OFFSET, TASK_ERRORS, task_ok
 from app.tasks.schemas import TaskPublic
 from app.trash import service
 from app.trash.schemas import TrashList
@@ -47,7 +48,7 @@ async def remove_for_good(task_id: TaskIdPath, user_id: CurrentUserId, db: Datab
 @router.post(
     "/{task_id}/restore",
     response_model=TaskPublic,
-    responses=TASK_ERRORS,
+    responses={**task_ok("The restored task."), **TASK_ERRORS},
     summary="Restore a trashed task",
     description=(
         "The task comes back unchanged but for `version` and `updated_at`, which advance. "
@@ -55,7 +56,7 @@ async def remove_for_good(task_id: TaskIdPath, user_id: CurrentUserId, db: Datab
     ),
 )
 async def restore_task(task_id: TaskIdPath, user_id: CurrentUserId, db: DatabaseDep) -> Response:
-    return JSONBytesResponse(await service.restore_task(db, user_id, task_id))
+    return task_response(await service.restore_task(db, user_id, task_id))
 
 
 reserve_fixed_path(router, "/trash", ["GET"])

@@ -24,17 +24,21 @@ RESTORE = "/api/v1/{user_id}/tasks/{task_id}/restore"
 CHANGES = "/api/v1/{user_id}/tasks/changes"
 ACCOUNT = "/api/v1/{user_id}"
 EXPORT = "/api/v1/{user_id}/export"
+BATCH = "/api/v1/{user_id}/tasks/batch"
 AUTHED = {401, 403, 422, 503}
+# The writes to an existing task take If-Match.
+CONDITIONAL = {412, 428}
 
 # (method, path) -> (success status, success schema, error statuses), from the contract.
 CONTRACT: dict[tuple[str, str], tuple[int, str | None, set[int]]] = {
     ("get", TASKS): (200, "TaskList", AUTHED),
-    ("post", TASKS): (201, "TaskPublic", AUTHED | {413}),
+    ("post", TASKS): (201, "TaskPublic", AUTHED | {409, 413}),
+    ("post", BATCH): (200, "BatchResults", AUTHED | {409, 413}),
     ("get", TASK): (200, "TaskPublic", AUTHED | {404}),
-    ("put", TASK): (200, "TaskPublic", AUTHED | {404, 413}),
-    ("patch", TASK): (200, "TaskPublic", AUTHED | {404, 413}),
-    ("patch", COMPLETE): (200, "TaskPublic", AUTHED | {404, 413}),
-    ("delete", TASK): (204, None, AUTHED | {404}),
+    ("put", TASK): (200, "TaskPublic", AUTHED | CONDITIONAL | {404, 413}),
+    ("patch", TASK): (200, "TaskPublic", AUTHED | CONDITIONAL | {404, 413}),
+    ("patch", COMPLETE): (200, "TaskPublic", AUTHED | CONDITIONAL | {404, 413}),
+    ("delete", TASK): (204, None, AUTHED | CONDITIONAL | {404}),
     ("get", TRASH): (200, "TrashList", AUTHED),
     ("delete", TRASHED): (204, None, AUTHED | {404}),
     ("post", RESTORE): (200, "TaskPublic", AUTHED | {404}),
@@ -46,6 +50,7 @@ CONTRACT: dict[tuple[str, str], tuple[int, str | None, set[int]]] = {
 }
 REQUEST_BODIES = {
     ("post", TASKS): ("TaskCreate", True),
+    ("post", BATCH): ("BatchRequest", True),
     ("put", TASK): ("TaskReplace", True),
     ("patch", TASK): ("TaskUpdate", True),
     ("patch", COMPLETE): ("TaskCompletion", False),
@@ -76,6 +81,16 @@ def schema_ref(response: Document) -> str | None:
     return None if ref is None else str(ref).rsplit("/", 1)[-1]
 
 
+def is_error_schema(openapi: Document, name: str | None) -> bool:
+    """ErrorBody, or a schema that extends it (the batch's 409 adds `results`)."""
+    if name == "ErrorBody":
+        return True
+    schema = openapi["components"]["schemas"].get(name or "", {})
+    return {"detail", "code"} <= set(schema.get("required", ())) and schema["properties"][
+        "code"
+    ] == {"type": "string", "title": "Code"}
+
+
 def operations(openapi: Document) -> Iterator[tuple[str, str, Document]]:
     for path, item in openapi["paths"].items():
         for method, operation in item.items():
@@ -102,7 +117,7 @@ def test_every_status_is_documented_with_its_schema(
         assert "application/json" in responses[str(success)]["content"]
     for status in errors:
         assert str(status) in responses, f"{method.upper()} {path} does not document {status}"
-        assert schema_ref(responses[str(status)]) == "ErrorBody", (method, path, status)
+        assert is_error_schema(openapi, schema_ref(responses[str(status)])), (method, path, status)
         assert responses[str(status)]["description"]
 
 
@@ -110,7 +125,7 @@ def test_every_documented_error_has_the_error_shape(openapi: Document) -> None:
     for method, path, operation in operations(openapi):
         for status, response in operation["responses"].items():
             if status.startswith(("4", "5")):
-                assert schema_ref(response) == "ErrorBody", (method, path, status)
+                assert is_error_schema(openapi, schema_ref(response)), (method, path, status)
     error = openapi["components"]["schemas"]["ErrorBody"]
     assert set(error["required"]) == {"detail", "code"}
     assert error["properties"]["code"] == {"type": "string", "title": "Code"}
@@ -187,13 +202,41 @@ def test_list_parameters_are_published_with_their_bounds(openapi: Document) -> N
 
 def test_headers_of_the_contract_are_published(openapi: Document) -> None:
     created = openapi["paths"][TASKS]["post"]["responses"]["201"]
-    assert "Location" in created["headers"]
+    assert {"Location", "ETag", "Idempotent-Replayed"} <= set(created["headers"])
+    assert created["headers"]["ETag"]["required"] is True
+    assert created["headers"]["Idempotent-Replayed"]["required"] is False
+    one_task = [("get", TASK), ("put", TASK), ("patch", TASK), ("patch", COMPLETE)]
+    for method, path in [*one_task, ("post", RESTORE)]:
+        assert "ETag" in openapi["paths"][path][method]["responses"]["200"]["headers"]
+    not_modified = openapi["paths"][TASK]["get"]["responses"]["304"]
+    assert "content" not in not_modified
+    assert "ETag" in not_modified["headers"]
+    assert "Idempotent-Replayed" in openapi["paths"][BATCH]["post"]["responses"]["200"]["headers"]
     for method, path in CONTRACT:
         responses = openapi["paths"][path][method]["responses"]
         if "401" in responses:
             assert "WWW-Authenticate" in responses["401"]["headers"]
         if "503" in responses:
             assert "Retry-After" in responses["503"]["headers"]
+
+
+def header_parameters(openapi: Document, method: str, path: str) -> dict[str, Document]:
+    parameters = openapi["paths"][path][method].get("parameters", [])
+    return {p["name"]: p for p in parameters if p["in"] == "header"}
+
+
+def test_conditional_and_idempotency_headers_are_published(openapi: Document) -> None:
+    for method, path in [("put", TASK), ("patch", TASK), ("patch", COMPLETE), ("delete", TASK)]:
+        if_match = header_parameters(openapi, method, path)["If-Match"]
+        assert if_match["required"] is False
+        assert if_match["schema"]["type"] == "string"
+        assert "412" in if_match["description"]
+    assert set(header_parameters(openapi, "get", TASK)) == {"If-None-Match"}
+    for path in (TASKS, BATCH):
+        key = header_parameters(openapi, "post", path)["Idempotency-Key"]
+        assert key["required"] is False
+        assert key["schema"]["pattern"]
+    assert not header_parameters(openapi, "get", TASKS)
 
 
 def test_task_routes_declare_bearer_authentication(openapi: Document) -> None:
@@ -251,8 +294,9 @@ class ResponseChecker:
         )
         errors = [error.message for error in validator.iter_errors(response.json())]
         assert errors == [], (method, path, status, response.text[:300])
-        for header in documented.get("headers", {}):
-            assert header.lower() in response.headers, (method, path, status, header)
+        for header, described in documented.get("headers", {}).items():
+            if described.get("required", True):
+                assert header.lower() in response.headers, (method, path, status, header)
 
 
 async def test_real_responses_validate_against_the_published_schema(
@@ -269,14 +313,33 @@ async def test_real_responses_validate_against_the_published_schema(
     base = "/api/v1/alice/tasks"
     created = await call("POST", TASKS, base, json={"title": "t", "description": "d"})
     await call("POST", TASKS, base, json={"title": "u", "completed": True})
+    keyed = {**auth(), "Idempotency-Key": "contract-1"}
+    await call("POST", TASKS, base, json={"title": "k"}, headers=keyed)
+    replayed = await call("POST", TASKS, base, json={"title": "k"}, headers=keyed)
+    assert replayed.headers["Idempotent-Replayed"] == "true"
+    await call("POST", TASKS, base, json={"title": "other"}, headers=keyed)  # 422 reused
     task = f"{base}/{created.json()['id']}"
     await call("GET", TASKS, base)
     await call("GET", TASKS, f"{base}?completed=true&limit=1&offset=1")
-    await call("GET", TASK, task)
+    fetched = await call("GET", TASK, task)
+    etag = {**auth(), "If-None-Match": fetched.headers["ETag"]}
+    await call("GET", TASK, task, headers=etag)  # 304
     await call("PUT", TASK, task, json={"title": "t2"})
+    await call("PUT", TASK, task, json={"title": "t3"}, headers={**auth(), "If-Match": '"1"'})
     await call("PATCH", TASK, task, json={"description": None})
     await call("PATCH", COMPLETE, f"{task}/complete")
     await call("PATCH", COMPLETE, f"{task}/complete", json={"completed": False})
+    batch = {"operations": [{"op": "create", "ref": "a", "data": {"title": "b"}}]}
+    await call("POST", BATCH, f"{base}/batch", json=batch)
+    failing = {
+        "atomic": True,
+        "operations": [
+            {"op": "create", "ref": "a", "data": {"title": "b"}},
+            {"op": "delete", "id": str(uuid.uuid4())},
+        ],
+    }
+    await call("POST", BATCH, f"{base}/batch", json=failing)  # 409 batch_failed
+    await call("POST", BATCH, f"{base}/batch", json={"operations": [{"op": "nope"}]})
     await call("GET", "/healthz", "/healthz")
     await call("GET", "/readyz", "/readyz")
     # Errors.
@@ -296,6 +359,8 @@ async def test_real_responses_validate_against_the_published_schema(
     await call("PATCH", COMPLETE, f"{task}/complete", json={"completed": "yes"})
     await call("DELETE", TASK, task)
     await call("DELETE", TASK, task)
+    async with client_with(require_if_match=True) as strict:
+        check("DELETE", TASK, await strict.delete(task, headers=auth()))  # 428
     await call("GET", TRASH, f"{base}/trash")
     await call("GET", TRASH, f"{base}/trash?limit=0")
     await call("POST", RESTORE, f"{task}/restore")
@@ -329,7 +394,12 @@ async def test_real_responses_validate_against_the_published_schema(
         ("get", TASKS, 200),
         ("post", TASKS, 201),
         ("get", TASK, 200),
+        ("post", BATCH, 200),
+        ("post", BATCH, 409),
+        ("post", BATCH, 422),
         ("put", TASK, 200),
+        ("put", TASK, 412),
+        ("delete", TASK, 428),
         ("patch", TASK, 200),
         ("patch", COMPLETE, 200),
         ("delete", TASK, 204),

@@ -24,6 +24,8 @@ TASK = "/api/v1/alice/tasks/00000000-0000-0000-0000-000000000000"
         ("GET", f"/api/v1/alice/tasks/trash/{TASK.rsplit('/', 1)[1]}", "DELETE"),
         ("PUT", "/api/v1/alice/export", "GET"),
         ("GET", "/api/v1/alice", "DELETE"),
+        ("PUT", "/api/v1/alice/tasks/batch", "POST"),
+        ("GET", "/api/v1/alice/tasks/batch", "POST"),
     ],
 )
 async def test_allow_lists_every_method_of_the_path(
