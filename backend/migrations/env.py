@@ -9,8 +9,8 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlmodel import SQLModel
 
-import app.sync.models
 import app.idempotency.models
+import app.sync.models
 import app.tasks.models
 import app.users.models  # noqa: F401  (registers the tables on SQLModel.metadata)
 from app.core.database import parse_database_url
