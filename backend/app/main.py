@@ -23,6 +23,7 @@ from app.core.rate_limit import RATE_LIMITED_RESPONSES, UserRateLimiter
 from app.core.request_log import RequestLogMiddleware
 from app.core.security_headers import SecurityHeadersMiddleware
 from app.health.router import router as health_router
+from app.idempotency.service import purge_expired_keys
 from app.sync.router import router as sync_router
 from app.sync.service import purge_expired_tombstones
 from app.tasks.router import router as tasks_router
@@ -95,7 +96,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 
 def retention_jobs(settings: Settings) -> list[NamedJob]:
-    """The sweep: expired trash first, then expired tombstones."""
+    """The sweep: expired trash first, then expired tombstones and idempotency keys."""
     trash_days, tombstone_days = settings.trash_retention_days, settings.tombstone_retention_days
     return [
         NamedJob("trash", lambda conn, batch: purge_expired_trash(conn, trash_days, batch)),
@@ -103,6 +104,7 @@ def retention_jobs(settings: Settings) -> list[NamedJob]:
             "tombstones",
             lambda conn, batch: purge_expired_tombstones(conn, tombstone_days, batch),
         ),
+        NamedJob("idempotency_keys", purge_expired_keys),
     ]
 
 

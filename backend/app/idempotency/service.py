@@ -20,7 +20,9 @@ process that died; one that hangs with its connection open is cut off by
 could not store its response, and its transaction (with its effects) would be rolled back.
 
 A response that is not a success (4xx) rolls the transaction back and is not stored, so the
-key stays free; an error (5xx, or the database gone) leaves nothing either.
+key stays free; an error (5xx, or the database gone) leaves nothing either. Expired keys are
+ignored, taken over by the next request with the same key, and deleted by the retention
+sweep (app.core.housekeeping).
 """
 
 import hashlib
@@ -32,7 +34,7 @@ import orjson
 from asyncpg.pool import PoolConnectionProxy
 from starlette.responses import Response
 
-from app.core.database import Database
+from app.core.database import Database, Queries
 from app.core.errors import ApiError
 
 # Headers of the first response that a replay repeats.
@@ -86,14 +88,8 @@ WHERE owner_id = $1 AND key = $2 AND expires_at > now()
 """
 
 # An expired row of the same key is taken over. A live one cannot exist (the lock), but if
-# it did, nothing is returned and the caller rolls back. Up to 100 expired rows of anyone
-# are swept in passing (skipping rows other transactions hold): as many as are created, at
-# most, so that they never pile up, and never much work for one request.
+# it did, nothing is returned and the caller rolls back.
 _STORE = """
-WITH swept AS (
-    DELETE FROM idempotency_keys WHERE (owner_id, key) IN (
-        SELECT owner_id, key FROM idempotency_keys WHERE expires_at <= now()
-        LIMIT 100 FOR UPDATE SKIP LOCKED))
 INSERT INTO idempotency_keys (owner_id, key, fingerprint, status_code, body, headers,
                               expires_at)
 VALUES ($1, $2, $3, $4, $5, $6::jsonb, now() + make_interval(hours => $7))
@@ -104,6 +100,21 @@ ON CONFLICT (owner_id, key) DO UPDATE
     WHERE idempotency_keys.expires_at <= now()
 RETURNING true
 """
+
+# Rows other transactions hold (a key being taken over) are skipped: the next sweep has them.
+_PURGE_EXPIRED = """
+DELETE FROM idempotency_keys WHERE (owner_id, key) IN (
+    SELECT owner_id, key FROM idempotency_keys WHERE expires_at <= now()
+    LIMIT $1 FOR UPDATE SKIP LOCKED)
+"""
+
+
+async def purge_expired_keys(conn: Queries, batch_size: int) -> tuple[int, bool]:
+    """Delete up to `batch_size` expired keys, of every user (a housekeeping job, see
+    app.core.housekeeping). Returns how many, and whether more may be waiting."""
+    status = await conn.execute(_PURGE_EXPIRED, batch_size)
+    removed = int(status.split()[-1])
+    return removed, removed == batch_size
 
 
 def fingerprint(route: str, body: Any) -> str:

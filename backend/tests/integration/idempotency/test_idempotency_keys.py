@@ -8,8 +8,12 @@ import asyncpg
 import httpx
 import pytest
 
+from app.core.config import Settings
+from app.core.database import Database
+from app.core.housekeeping import Housekeeping
 from app.idempotency import service
-from tests.conftest import ClientFactory, auth
+from app.main import retention_jobs
+from tests.conftest import ClientFactory, app_state, auth
 
 pytestmark = pytest.mark.anyio
 
@@ -210,15 +214,20 @@ async def test_an_expired_key_is_free_again(
     assert again.json()["id"] == answer.json()["id"]
 
 
-async def test_expired_keys_are_swept(client: httpx.AsyncClient, db: asyncpg.Connection) -> None:
+async def test_expired_keys_are_swept_by_the_housekeeping(
+    client: httpx.AsyncClient, db: asyncpg.Connection
+) -> None:
     await db.execute("INSERT INTO users (id) VALUES ('bob')")
     past, future = datetime.now(UTC) - timedelta(hours=1), datetime.now(UTC) + timedelta(hours=1)
     await db.executemany(
         "INSERT INTO idempotency_keys (owner_id, key, fingerprint, status_code, body, headers, "
         "expires_at) VALUES ('bob', $1, '', 201, '', '{}', $2)",
-        [("old-1", past), ("old-2", past), ("live", future)],
+        [("old-1", past), ("old-2", past), ("old-3", past), ("live", future)],
     )
     await client.post(API, json={"title": "t"}, headers=keyed("k"))
+    database: Database = app_state(client).database
+    housekeeping = Housekeeping(database, retention_jobs(Settings(_env_file=None)), 0, batch_size=2)
+    assert await housekeeping.run_once() == {"trash": 0, "tombstones": 0, "idempotency_keys": 3}
     left = await db.fetch("SELECT owner_id, key FROM idempotency_keys ORDER BY owner_id, key")
     assert [tuple(row) for row in left] == [("alice", "k"), ("bob", "live")]
 

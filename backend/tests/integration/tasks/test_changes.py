@@ -354,9 +354,14 @@ async def test_replaying_the_feed_during_concurrent_writes_yields_exactly_the_li
     live: list[str] = [(await create_task(title=f"seed {n}"))["id"] for n in range(15)]
     trashed: list[str] = []
     writing = True
+    late_reader_synced = asyncio.Event()
 
     async def writer(number: int) -> None:
         for step in range(35):
+            if step == 17:
+                # Half-way, wait for the late reader's first sync: on a fast machine the
+                # writers could otherwise be done before it started, and nothing would race.
+                await late_reader_synced.wait()
             choice = rng.random()
             if choice < 0.25 or not live:
                 task = await create_task(title=f"w{number} {step}")
@@ -390,6 +395,8 @@ async def test_replaying_the_feed_during_concurrent_writes_yields_exactly_the_li
         while writing:
             await replica.sync(client, limit=3)
             syncs += 1
+            if replica is late:
+                late_reader_synced.set()
         return syncs
 
     early, late = Replica(), Replica()
