@@ -12,6 +12,7 @@ from app.core.errors import ApiError
 from app.core.etags import Condition, MalformedCondition, parse_condition
 from app.core.openapi import header_parameter
 from app.tasks import service
+from app.tasks.etags import if_match_versions as versions_of
 from app.tasks.listing import DEFAULT_SORT, ListQuery, Sort
 from app.tasks.schemas import (
     PRIORITY_LIST_PATTERN,
@@ -21,7 +22,6 @@ from app.tasks.schemas import (
     SearchText,
     Tag,
 )
-from app.tasks.etags import if_match_versions as versions_of
 from app.tasks.service import TaskRow
 
 TaskIdPath = Annotated[uuid.UUID, Path(description="The task's id (a UUID).")]
@@ -106,6 +106,7 @@ async def list_query(
 
 
 ListQueryParams = Annotated[ListQuery, Depends(list_query)]
+
 
 class PreconditionRequired(ApiError):
     def __init__(self) -> None:
