@@ -141,6 +141,8 @@ class Served:
             env=full_env,
             stdout=self._log,
             stderr=subprocess.STDOUT,
+            # Its own process group, so that a kill reaches the workers too.
+            start_new_session=True,
         )
         self.sampler = Sampler(self.process.pid, database)
 
@@ -176,6 +178,6 @@ class Served:
             try:
                 self.process.wait(timeout=30)
             except subprocess.TimeoutExpired:
-                self.process.kill()
+                os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait()
         self._log.close()

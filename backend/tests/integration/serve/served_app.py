@@ -3,12 +3,13 @@ server does: signals, sockets, timeouts."""
 
 import asyncio
 import os
+import signal
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -63,15 +64,27 @@ def served_app(database_url: str, direct_url: str, **settings: str) -> Iterator[
                 env=environment,
                 stdout=sink,
                 stderr=subprocess.STDOUT,
+                # Its own process group: the workers can be stopped with it (below).
+                start_new_session=True,
             )
         app = ServedApp(process, port, log)
         try:
             _wait_until_serving(app)
             yield app
         finally:
-            if process.poll() is None:
-                process.kill()
-                process.wait(timeout=10)
+            _stop(process)
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, then SIGKILL for the whole process group: a killed server's workers would
+    otherwise live on as orphans."""
+    if process.poll() is None:
+        process.terminate()
+        with suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=10)
+    with suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait(timeout=10)
 
 
 def _wait_until_serving(app: ServedApp) -> None:
