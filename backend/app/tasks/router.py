@@ -15,12 +15,12 @@ from app.tasks.dependencies import (
     IF_NONE_MATCH_PARAMETER,
     IfMatchVersions,
     IfNoneMatch,
-    ListQueryParams,
     OwnTask,
     TaskIdPath,
 )
 from app.tasks.etags import ETAG_HEADER, task_etag, task_response
 from app.tasks.schemas import (
+    ListParameters,
     TaskCompletion,
     TaskCreate,
     TaskList,
@@ -85,11 +85,11 @@ router = APIRouter(prefix="/api/v1/{user_id}/tasks", tags=["tasks"], responses=C
 async def list_tasks(
     user_id: CurrentUserId,
     db: DatabaseDep,
-    query: ListQueryParams,
+    query: Annotated[ListParameters, Query()],
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> Response:
-    page = await service.list_tasks(db, user_id, query, limit=limit, offset=offset)
+    page = await service.list_tasks(db, user_id, query.to_query(), limit=limit, offset=offset)
     return JSONBytesResponse(
         {"tasks": page.tasks, "total": page.total, "limit": limit, "offset": offset}
     )

@@ -18,6 +18,7 @@ from pydantic import (
 )
 from pydantic.json_schema import SkipJsonSchema
 
+from app.tasks.listing import DEFAULT_SORT, ListQuery, Sort
 from app.tasks.models import DESCRIPTION_MAX_LENGTH, PRIORITIES, TITLE_MAX_LENGTH
 
 TAG_MAX_LENGTH = 32
@@ -269,3 +270,62 @@ class TaskList(BaseModel):
     total: int = Field(description="How many tasks match the filter, across all pages.")
     limit: int
     offset: int
+
+
+_DATE_TIME = (
+    "An ISO 8601 date-time with an offset (`Z`, or `%2B02:00` in a URL: a bare `+` is a space)."
+)
+
+
+class ListParameters(BaseModel):
+    """The list's query parameters (limit and offset apart); every one given must hold."""
+
+    completed: bool | None = Field(None, description="Only completed (true) or open (false) tasks.")
+    priority: str | None = Field(
+        None,
+        pattern=PRIORITY_LIST_PATTERN,
+        description="Only tasks of this priority, or of any in a comma list "
+        "(`none`, `low`, `medium`, `high`).",
+        examples=["high", "medium,high"],
+    )
+    tag: list[Tag] = Field(
+        [],
+        max_length=TAGS_MAX_COUNT,
+        description="Only tasks carrying this tag (case-insensitive); repeat it for tasks "
+        f"carrying every one named (at most {TAGS_MAX_COUNT}).",
+    )
+    due_before: DueAt | None = Field(
+        None, description=f"Only tasks due strictly before this instant. {_DATE_TIME}"
+    )
+    due_after: DueAt | None = Field(
+        None, description=f"Only tasks due at or after this instant. {_DATE_TIME}"
+    )
+    overdue: bool | None = Field(
+        None, description="true: only open tasks whose due date has passed; false: every other."
+    )
+    q: SearchText | None = Field(
+        None,
+        max_length=SEARCH_MAX_LENGTH,
+        description="Full-text search in title and description: every word must appear "
+        "(case-insensitive, whole words; the last also as a prefix). Punctuation is "
+        "plain text; a `q` with no word in it matches nothing.",
+        examples=["buy mi"],
+    )
+    sort: Sort = Field(
+        DEFAULT_SORT,
+        description="Order: a field, `-` for descending; ties by id in the same direction, "
+        "tasks without `due_at` last either way, priority `none` < `low` < `medium` < "
+        "`high`, title case-insensitive.",
+    )
+
+    def to_query(self) -> ListQuery:
+        return ListQuery(
+            completed=self.completed,
+            priorities=tuple(self.priority.split(",")) if self.priority is not None else (),
+            tags=tuple(self.tag),
+            due_before=self.due_before,
+            due_after=self.due_after,
+            overdue=self.overdue,
+            search=self.q,
+            sort=self.sort,
+        )

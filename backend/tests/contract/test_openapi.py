@@ -423,3 +423,30 @@ async def test_real_responses_validate_against_the_published_schema(
         ("get", EXPORT, 403),
         ("delete", ACCOUNT, 204),
     }.isdisjoint(missing)
+
+
+def test_list_filters_search_and_sort_are_published(openapi: Document) -> None:
+    parameters = {p["name"]: p for p in openapi["paths"][TASKS]["get"]["parameters"]}
+    for name in ("priority", "tag", "due_before", "due_after", "overdue", "q", "sort"):
+        assert parameters[name]["in"] == "query"
+        assert parameters[name]["required"] is False
+        assert parameters[name].get("description") or parameters[name]["schema"]["description"]
+    sort = parameters["sort"]["schema"]
+    assert set(sort["enum"]) == {
+        f"{prefix}{field}"
+        for field in ("created_at", "updated_at", "due_at", "priority", "title")
+        for prefix in ("", "-")
+    }
+    assert sort["default"] == "-created_at"
+    [priority, _] = parameters["priority"]["schema"]["anyOf"]
+    assert re.fullmatch(priority["pattern"], "medium,high")
+    assert not re.fullmatch(priority["pattern"], "urgent")
+    tag = parameters["tag"]["schema"]
+    assert (tag["type"], tag["maxItems"]) == ("array", 20)
+    assert "pattern" in tag["items"]
+    [q, _] = parameters["q"]["schema"]["anyOf"]
+    assert q["maxLength"] == 200
+    for name in ("due_before", "due_after"):
+        [instant, _] = parameters[name]["schema"]["anyOf"]
+        assert instant["format"] == "date-time"
+    assert {"type": "boolean"} in parameters["overdue"]["schema"]["anyOf"]
