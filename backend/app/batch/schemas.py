@@ -10,7 +10,15 @@ import re
 import uuid
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StrictStr
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictStr,
+    model_validator,
+)
 from pydantic.json_schema import SkipJsonSchema
 
 from app.core.errors import ErrorBody
@@ -95,6 +103,14 @@ class CompleteOperation(_Operation):
         default=None, description="Sets completion; leave it out to toggle."
     )
     if_match: IfMatch | SkipJsonSchema[None] = None
+
+    @model_validator(mode="after")
+    def _no_null(self) -> "CompleteOperation":
+        # As for /complete: null is neither a state nor "leave it out" (the schema offers
+        # only true and false).
+        if "completed" in self.model_fields_set and self.completed is None:
+            raise ValueError("completed must be true or false; leave it out to toggle")
+        return self
 
 
 class DeleteOperation(_Operation):

@@ -343,3 +343,14 @@ async def test_invalid_data_of_any_json_is_echoed_as_valid_json(client: httpx.As
     assert result["status"] == 422
     inputs = {error["loc"][0]: error["input"] for error in result["error"]["detail"]}
     assert inputs["x"] == "123456789012345678901234567890"
+
+
+async def test_a_complete_operation_with_completed_null_is_refused(
+    client: httpx.AsyncClient, create_task: TaskMaker
+) -> None:
+    task = await create_task()
+    answer = await run(client, {"op": "complete", "id": task["id"], "completed": None})
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["code"] == "validation_error"
+    fetched = await client.get(f"{API}/{task['id']}", headers=auth())
+    assert fetched.json()["completed"] is False
