@@ -180,7 +180,8 @@ async def _sample_users(url: str, count: int, tasks_each: int) -> list[tuple[str
     try:
         rows = await conn.fetch(
             """
-            SELECT u.id, array(SELECT t.id::text FROM tasks AS t WHERE t.owner_id = u.id
+            SELECT u.id, array(SELECT t.id::text FROM tasks AS t
+                               WHERE t.owner_id = u.id AND t.deleted_at IS NULL
                                ORDER BY t.created_at DESC, t.id DESC LIMIT $2) AS tasks
             FROM (SELECT id FROM users ORDER BY random() LIMIT $1) AS u
             """,
