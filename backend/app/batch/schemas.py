@@ -8,7 +8,7 @@ TaskUpdate for update): invalid data fails that operation alone, with 422 in its
 
 import re
 import uuid
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import (
     AfterValidator,
@@ -81,6 +81,14 @@ TaskData = Annotated[
 
 class _Operation(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="after")
+    def _no_explicit_null(self) -> Self:
+        # Optional fields here may be left out, not sent as null: the schema offers no null.
+        for name in self.model_fields_set:
+            if getattr(self, name) is None:
+                raise ValueError(f"{name} may be left out but not null")
+        return self
 
 
 class CreateOperation(_Operation):

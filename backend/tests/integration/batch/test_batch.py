@@ -354,3 +354,31 @@ async def test_a_complete_operation_with_completed_null_is_refused(
     assert answer.json()["code"] == "validation_error"
     fetched = await client.get(f"{API}/{task['id']}", headers=auth())
     assert fetched.json()["completed"] is False
+
+
+@pytest.mark.parametrize(
+    "operation",
+    [
+        {"op": "complete", "if_match": None},
+        {"op": "update", "data": {"title": "x"}, "if_match": None},
+        {"op": "delete", "if_match": None},
+    ],
+    ids=["complete", "update", "delete"],
+)
+async def test_an_explicit_null_if_match_is_refused_and_nothing_runs(
+    client: httpx.AsyncClient, create_task: TaskMaker, operation: Json
+) -> None:
+    # The schema offers a string or nothing: null is neither, whatever it would have meant.
+    task = await create_task(title="kept")
+    answer = await run(client, {**operation, "id": task["id"]})
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["code"] == "validation_error"
+    fetched = await client.get(f"{API}/{task['id']}", headers=auth())
+    assert fetched.status_code == 200
+    assert fetched.json()["version"] == 1
+
+
+async def test_an_explicit_null_ref_is_refused(client: httpx.AsyncClient) -> None:
+    answer = await run(client, {"op": "create", "ref": None, "data": {"title": "x"}})
+    assert answer.status_code == 422, answer.text
+    assert (await client.get("/api/v1/alice/tasks", headers=auth())).json()["total"] == 0
