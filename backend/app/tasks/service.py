@@ -81,20 +81,19 @@ class TaskPage:
 
 
 # Locks the owner's row and takes their next change number; ends every writing statement's
-# WITH list. $OWNER is replaced by the statement's owner parameter.
-_NEXT_CHANGE = (
+# WITH list (here and in the trash's restore). $OWNER is replaced by the statement's owner
+# parameter.
+NEXT_CHANGE = (
     "change AS (UPDATE users SET change_seq = change_seq + 1 WHERE id = $OWNER "
     "RETURNING change_seq)"
 )
-# The same, for the writes of other modules on tasks (the trash's restore).
-NEXT_CHANGE = _NEXT_CHANGE
 
 _GET = f"SELECT {COLUMNS} FROM tasks WHERE id = $1 AND owner_id = $2 AND {LIVE}"
 
 _EXISTS = f"SELECT EXISTS (SELECT FROM tasks WHERE id = $1 AND owner_id = $2 AND {LIVE})"
 
 _CREATE = f"""
-WITH {_NEXT_CHANGE.replace("$OWNER", "$1")}
+WITH {NEXT_CHANGE.replace("$OWNER", "$1")}
 INSERT INTO tasks (owner_id, title, description, completed, completed_at, priority, due_at,
                    tags, change_seq)
 SELECT $1, $2, $3, $4::boolean, CASE WHEN $4::boolean THEN now() END, $5, $6, $7,
@@ -107,7 +106,7 @@ RETURNING {COLUMNS}
 # tombstone the change feed reports the deletion from (replacing one left by an earlier
 # trashing, should the task have been restored since).
 _TRASH = f"""
-WITH {_NEXT_CHANGE.replace("$OWNER", "$2")},
+WITH {NEXT_CHANGE.replace("$OWNER", "$2")},
 trashed AS (
     UPDATE tasks SET deleted_at = now(), version = version + 1, updated_at = now(),
            change_seq = (SELECT change_seq FROM change)
@@ -128,7 +127,7 @@ def _update_sql(assignments: list[str], versions_param: int) -> str:
     """An UPDATE of one live task ($1 id, $2 owner) that counts as a change, guarded by an
     optional list of acceptable versions (If-Match) in parameter `versions_param`."""
     return f"""
-WITH {_NEXT_CHANGE.replace("$OWNER", "$2")}
+WITH {NEXT_CHANGE.replace("$OWNER", "$2")}
 UPDATE tasks SET {", ".join(assignments)}, version = version + 1, updated_at = now(),
        change_seq = (SELECT change_seq FROM change)
 WHERE id = $1 AND owner_id = $2 AND {LIVE}
