@@ -5,6 +5,7 @@ import jwt
 
 from app.auth.jwks_cache import JwksKeyCache
 from app.auth.tokens import Claims, InvalidToken, claims_from_payload, decode_payload
+from app.auth.verified_tokens import VerifiedTokens
 from app.core.config import Settings
 
 # Provider key ids are short (Better Auth: 32 characters); a longer one is not worth a lookup.
@@ -26,6 +27,7 @@ class JwksVerifier:
             cooldown_seconds=settings.jwt_jwks_cooldown_seconds,
             timeout_seconds=settings.jwt_jwks_timeout_seconds,
         )
+        self._verified = VerifiedTokens(settings.jwt_verified_cache_size)
 
     async def open(self) -> None:
         await self._keys.warm_up()
@@ -34,6 +36,13 @@ class JwksVerifier:
         await self._keys.close()
 
     async def verify(self, token: str) -> Claims:
+        # Read before any fetch: a token verified with a key that a fetch then replaced is
+        # stored under the old generation, which only costs a full check next time.
+        generation = self._keys.generation
+        claims = self._verified.get(token, generation)
+        if claims is not None:
+            self._keys.refresh_when_stale()
+            return claims
         # The header is read unverified only to pick the key. Nothing else in it is trusted:
         # `jku`, `x5u`, `jwk` and `x5c` are never looked at, `typ` is not required (Better Auth
         # sends none), and the algorithm is checked before any key lookup, so an HS256 or
@@ -61,4 +70,6 @@ class JwksVerifier:
             audience=self._audience,
             leeway=self._leeway,
         )
-        return claims_from_payload(payload)
+        claims = claims_from_payload(payload)
+        self._verified.put(token, claims, payload["exp"], generation)
+        return claims

@@ -64,6 +64,9 @@ class JwksKeyCache:
         self._refresh_task: asyncio.Task[None] | None = None
         # Set and cleared on the event loop, so it is never raced.
         self._fetch_running = False
+        # Advanced whenever a fetch changes the published keys (one added, removed or
+        # replaced), so that tokens remembered as verified are checked again (VerifiedTokens).
+        self.generation = 0
 
     async def warm_up(self) -> None:
         """Fetch once at start-up, so the first requests need no fetch. A failure is logged and
@@ -81,10 +84,16 @@ class JwksKeyCache:
     async def key_for(self, kid: str) -> PyJWK:
         key = self._keys.get(kid)
         if key is not None:
-            if self._is_stale():
-                self._refresh_in_background()
+            self.refresh_when_stale()
             return key
         return await self._refetch_for(kid)
+
+    def refresh_when_stale(self) -> None:
+        """Starts a background refresh when the key set is older than the TTL. Called for
+        every token, remembered or not, so that a key removed at the provider stops being
+        trusted within the TTL either way."""
+        if self._is_stale():
+            self._refresh_in_background()
 
     async def _refetch_for(self, kid: str) -> PyJWK:
         async with self._lock:
@@ -145,6 +154,8 @@ class JwksKeyCache:
                 self._url,
                 ",".join(sorted(self._algorithms)),
             )
+        if _published(usable) != _published(self._keys):
+            self.generation += 1
         self._keys = usable
         self._fetched_at = time.monotonic()
         logger.info("fetched %d signing key(s) from %s", len(usable), self._url)
@@ -182,3 +193,8 @@ class JwksKeyCache:
 
         threading.Thread(target=fetch, name="jwks-fetch", daemon=True).start()
         return future
+
+
+def _published(keys: dict[str, PyJWK]) -> dict[str, object]:
+    """What a key set says: each key id with the JWK it was parsed from."""
+    return {kid: getattr(key, "_jwk_data", key) for kid, key in keys.items()}

@@ -87,6 +87,9 @@ class Settings(BaseSettings):
     # At most one refetch per this many seconds for tokens naming an unknown key id.
     jwt_jwks_cooldown_seconds: Annotated[float, Field(ge=0)] = 30.0
     jwt_jwks_timeout_seconds: Annotated[float, Field(gt=0, le=60)] = 3.0
+    # Tokens already verified are remembered (per process, until their `exp`) so that the next
+    # request with the same token skips the signature check. 0: verify every request in full.
+    jwt_verified_cache_size: Annotated[int, Field(ge=0)] = 10_000
 
     # Seconds in-flight requests get to finish after SIGTERM; a worker still busy then is
     # stopped.

@@ -128,6 +128,22 @@ async def test_keys_removed_at_the_provider_stop_working_once_the_cache_expires(
         assert jwks_server.requests() == 3
 
 
+async def test_a_remembered_token_stops_working_when_its_key_is_removed(
+    client_with: ClientFactory, keys: ProviderKeys, jwks_server: JwksServer
+) -> None:
+    """The very same token string, verified before: remembering it never outlives its key."""
+    async with client_with(jwt_jwks_cache_ttl_seconds=0.3) as client:
+        same = token(jwks_server, keys.p256)
+        assert (await get(client, same)).status_code == 200
+        assert (await get(client, same)).status_code == 200
+        jwks_server.publish(keys.ed25519)
+        await anyio.sleep(0.4)
+        with anyio.fail_after(HANG_GUARD_SECONDS):
+            while (answer := await get(client, same)).status_code == 200:
+                await anyio.sleep(0.05)
+        assert answer.status_code == 401
+
+
 async def test_provider_down_with_a_warm_cache_keeps_serving_known_keys(
     client_with: ClientFactory, keys: ProviderKeys, jwks_server: JwksServer
 ) -> None:

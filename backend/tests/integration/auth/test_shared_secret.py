@@ -391,3 +391,14 @@ async def test_every_route_needs_a_token(client: httpx.AsyncClient, db: asyncpg.
 async def test_401_comes_before_403(client: httpx.AsyncClient) -> None:
     expired = make_token("mallory", lifetime=-3600)
     assert_401(await client.get(LIST, headers=bearer(expired)))
+
+
+async def test_a_remembered_token_is_refused_once_it_expires(client_with: ClientFactory) -> None:
+    """Verified tokens are remembered, but never past their `exp`."""
+    expires_at = int(time.time()) + 2
+    token = jwt.encode(claims(exp=expires_at), TEST_SECRET, algorithm="HS256")
+    async with client_with(jwt_leeway_seconds=0) as client:
+        assert (await client.get(LIST, headers=bearer(token))).status_code == 200
+        assert (await client.get(LIST, headers=bearer(token))).status_code == 200
+        await asyncio.sleep(max(0.0, expires_at - time.time()) + 0.1)
+        assert_401(await client.get(LIST, headers=bearer(token)))
