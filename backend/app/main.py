@@ -9,19 +9,17 @@ from fastapi import FastAPI
 from app.auth.tokens import TokenVerifier
 from app.auth.verifiers import token_verifier_for
 from app.batch.router import router as batch_router
-from app.core.body_limit import BodySizeLimitMiddleware
 from app.core.config import Settings, get_settings
-from app.core.cors import add_cors
+from app.core.cors import cors_wrapper
 from app.core.database import Database
 from app.core.embedded import database_url_for
 from app.core.errors import install_error_handlers
 from app.core.housekeeping import Housekeeping, NamedJob
 from app.core.logging_config import configure_logging
 from app.core.method_not_allowed import install_method_not_allowed_handler
-from app.core.metrics import METRICS_PATH, Metrics, MetricsMiddleware
+from app.core.metrics import METRICS_PATH, Metrics
 from app.core.rate_limit import RATE_LIMITED_RESPONSES, UserRateLimiter
-from app.core.request_log import RequestLogMiddleware
-from app.core.security_headers import SecurityHeadersMiddleware
+from app.core.request_middleware import RequestMiddleware
 from app.health.router import router as health_router
 from app.idempotency.service import purge_expired_keys
 from app.sync.router import router as sync_router
@@ -74,18 +72,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     install_method_not_allowed_handler(app)
     app.state.rate_limiter = UserRateLimiter.from_settings(settings)
-    # Listed innermost first: the request log is outermost, so that it times and names every
-    # response, including the 413s and CORS preflights answered by the middlewares below it.
-    app.add_middleware(BodySizeLimitMiddleware)
-    add_cors(app, settings)
-    app.add_middleware(
-        SecurityHeadersMiddleware, hsts_max_age_seconds=settings.hsts_max_age_seconds
-    )
-    if settings.metrics_enabled:
-        metrics = Metrics(lambda: _open_pool(app))
-        app.add_middleware(MetricsMiddleware, metrics=metrics)
+    # CORS (when configured) inside the request middleware, which logs, times and adds the
+    # security headers to every response, preflights included, and whose own refusals (413,
+    # 503) go through CORS too.
+    wrap_cors = cors_wrapper(settings)
+    if wrap_cors is not None:
+        app.add_middleware(wrap_cors)
+    metrics = Metrics(lambda: _open_pool(app)) if settings.metrics_enabled else None
+    if metrics is not None:
         app.add_route(METRICS_PATH, metrics.endpoint, include_in_schema=False)
-    app.add_middleware(RequestLogMiddleware)
+    app.add_middleware(
+        RequestMiddleware,
+        metrics=metrics,
+        hsts_max_age_seconds=settings.hsts_max_age_seconds,
+        max_concurrent_requests=settings.max_concurrent_requests,
+        wrap_refusals=wrap_cors,
+    )
     app.include_router(health_router)
     # Their dependency `current_user_id` names the caller for the request log and applies the
     # rate limit, both before any route touches the database. Routes with a fixed segment

@@ -1,10 +1,12 @@
-"""In-process micro-benchmark: the product's CPU time per request on the task routes.
+"""In-process micro-benchmark: the product's CPU time per request on the task routes, beside
+the raw-driver ceiling's (bench/ceiling_app.py) measured in the same run.
 
-Drives the ASGI app directly (no server, no sockets, no load generator) with sequential list,
+Drives each ASGI app directly (no server, no sockets, no load generator) with sequential list,
 get and create requests against a real PostgreSQL, and reports the process's CPU time per
-request, best of several rounds. It measures what the framework, middlewares, dependencies,
-driver and JSON cost in the app's own process, so a change to any of them can be compared
-before and after in seconds, on a busy machine too (CPU time, not wall time).
+request, best of several rounds (the two apps' rounds alternate). It measures what the
+framework, middlewares, dependencies, driver and JSON cost in the app's own process, so a
+change to any of them can be compared before and after in seconds, on a busy machine too (CPU
+time, not wall time; the ratio to the ceiling, measured alongside, moves less than either).
 
     make bench-micro
     make bench-micro MICRO_ARGS="--requests 5000 --rounds 7"
@@ -16,12 +18,13 @@ embedded PostgreSQL under `backend/.data/bench` without it.
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import os
 import secrets
 import statistics
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -33,6 +36,7 @@ from app.core import migrate
 from app.core.config import Settings
 from app.core.database import parse_database_url
 from app.main import create_app
+from bench.ceiling_app import CeilingApp
 from bench.database import server_url, with_database
 
 DATABASE = "todo_micro"
@@ -123,46 +127,88 @@ async def run(requests: int, rounds: int, log_sink: TextIO) -> None:
     app = create_app(settings)
     now = int(time.time())
     token = jwt.encode({"sub": USER, "iat": now, "exp": now + 3600}, secret, algorithm="HS256")
-    caller = Caller(app, token)
+    # The ceiling reads its configuration from the environment, as when it is served.
+    os.environ.update({"DATABASE_URL": url, "JWT_SECRET": secret})
+    ceiling = CeilingApp()
+    callers = {"product": Caller(app, token), "ceiling": Caller(ceiling, token)}
     # The request log's lines go to /dev/null: their cost is measured, not the terminal's.
     for handler in logging.getLogger().handlers:
         if isinstance(handler, logging.StreamHandler):
             handler.setStream(log_sink)
-    async with app.router.lifespan_context(app):
-        await measure(caller, requests, rounds)
+    async with app.router.lifespan_context(app), served(ceiling):
+        await measure(callers, requests, rounds)
 
 
-async def measure(caller: Caller, requests: int, rounds: int) -> None:
+@contextlib.asynccontextmanager
+async def served(app: App) -> AsyncIterator[None]:
+    """Runs a bare ASGI app's lifespan (start-up before, shut-down after)."""
+    inbox: asyncio.Queue[Message] = asyncio.Queue()
+    outbox: asyncio.Queue[Message] = asyncio.Queue()
+
+    async def send(message: Message) -> None:
+        await outbox.put(message)
+
+    lifespan = asyncio.create_task(app({"type": "lifespan"}, inbox.get, send))
+    await inbox.put({"type": "lifespan.startup"})
+    assert (await outbox.get())["type"] == "lifespan.startup.complete"
+    try:
+        yield
+    finally:
+        await inbox.put({"type": "lifespan.shutdown"})
+        await outbox.get()
+        await lifespan
+
+
+Request = Callable[[int], Awaitable[tuple[int, bytes]]]
+
+
+async def measure(callers: dict[str, Caller], requests: int, rounds: int) -> None:
     base = f"/api/v1/{USER}/tasks"
+    product = callers["product"]
     ids = []
     for n in range(SEED_TASKS):
-        status, body = await caller.call("POST", base, orjson.dumps({"title": f"task {n}"}))
+        status, body = await product.call("POST", base, orjson.dumps({"title": f"task {n}"}))
         assert status == 201, (status, body)
         ids.append(orjson.loads(body)["id"])
-    kinds: dict[str, Callable[[int], Awaitable[tuple[int, bytes]]]] = {
-        "list": lambda n: caller.call("GET", base),
-        "get": lambda n: caller.call("GET", f"{base}/{ids[n % len(ids)]}"),
-        "create": lambda n: caller.call("POST", base, b'{"title": "micro"}'),
-    }
+
+    def kinds(caller: Caller) -> dict[str, Request]:
+        return {
+            "list": lambda n: caller.call("GET", base),
+            "get": lambda n: caller.call("GET", f"{base}/{ids[n % len(ids)]}"),
+            "create": lambda n: caller.call("POST", base, b'{"title": "micro"}'),
+        }
+
     expected = {"list": 200, "get": 200, "create": 201}
+    requests_of = {app: kinds(caller) for app, caller in callers.items()}
     # Warm-up: FastAPI analyses routes, asyncpg prepares statements on first use.
-    for kind, request in kinds.items():
-        for n in range(200):
-            status, body = await request(n)
-            assert status == expected[kind], (kind, status, body)
-    print(f"{requests} sequential requests per kind and round, {rounds} rounds")
-    print(f"{'kind':<8}{'best µs CPU':>14}{'median':>10}{'best µs wall':>15}")
-    for kind, request in kinds.items():
-        cpu, wall = [], []
+    for app_requests in requests_of.values():
+        for kind, request in app_requests.items():
+            for n in range(200):
+                status, body = await request(n)
+                assert status == expected[kind], (kind, status, body)
+    print(f"{requests} sequential requests per kind, app and round, {rounds} rounds")
+    print(
+        f"{'kind':<8}{'best µs CPU':>14}{'median':>10}{'best µs wall':>15}"
+        f"{'ceiling best':>15}{'ratio':>8}"
+    )
+    for kind in expected:
+        cpu: dict[str, list[float]] = {app: [] for app in callers}
+        wall: dict[str, list[float]] = {app: [] for app in callers}
         for _ in range(rounds):
-            c0, w0 = time.process_time(), time.perf_counter()
-            for n in range(requests):
-                status, _ = await request(n)
-                if status != expected[kind]:
-                    raise SystemExit(f"{kind}: unexpected status {status}")
-            cpu.append((time.process_time() - c0) / requests * 1e6)
-            wall.append((time.perf_counter() - w0) / requests * 1e6)
-        print(f"{kind:<8}{min(cpu):>14.0f}{statistics.median(cpu):>10.0f}{min(wall):>15.0f}")
+            for app, app_requests in requests_of.items():
+                request = app_requests[kind]
+                c0, w0 = time.process_time(), time.perf_counter()
+                for n in range(requests):
+                    status, _ = await request(n)
+                    if status != expected[kind]:
+                        raise SystemExit(f"{app} {kind}: unexpected status {status}")
+                cpu[app].append((time.process_time() - c0) / requests * 1e6)
+                wall[app].append((time.perf_counter() - w0) / requests * 1e6)
+        best, ceiling = min(cpu["product"]), min(cpu["ceiling"])
+        print(
+            f"{kind:<8}{best:>14.0f}{statistics.median(cpu['product']):>10.0f}"
+            f"{min(wall['product']):>15.0f}{ceiling:>15.0f}{best / ceiling:>8.2f}"
+        )
 
 
 def main() -> None:

@@ -91,6 +91,11 @@ class Settings(BaseSettings):
     # request with the same token skips the signature check. 0: verify every request in full.
     jwt_verified_cache_size: Annotated[int, Field(ge=0)] = 10_000
 
+    # Requests one worker handles at once; the next one is refused at once with 503
+    # `overloaded` and Retry-After instead of queueing (health probes and /metrics never are).
+    # 0: no bound. See docs/performance.md for how the default was chosen.
+    max_concurrent_requests: Annotated[int, Field(ge=0)] = 64
+
     # Seconds in-flight requests get to finish after SIGTERM; a worker still busy then is
     # stopped.
     shutdown_grace_seconds: Annotated[int, Field(ge=1)] = 20

@@ -5,8 +5,10 @@ could make a logged-in visitor's browser call the API. The API itself authentica
 bearer token, which a browser never attaches on its own, so "*" exposes nothing by itself.
 """
 
-from fastapi import FastAPI
+from collections.abc import Callable
+
 from starlette.middleware.cors import CORSMiddleware
+from starlette.types import ASGIApp
 
 from app.core.config import Settings
 
@@ -17,18 +19,23 @@ EXPOSED_HEADERS = ("Location", "ETag", "X-Request-ID", "Retry-After")
 PREFLIGHT_CACHE_SECONDS = 600
 
 
-def add_cors(app: FastAPI, settings: Settings) -> None:
-    """No middleware at all when no origin is configured: browsers then refuse cross-origin
-    calls, and same-origin requests pay nothing."""
+def cors_wrapper(settings: Settings) -> Callable[[ASGIApp], ASGIApp] | None:
+    """What wraps an ASGI app in the configured CORS middleware; None when no origin is
+    configured: browsers then refuse cross-origin calls, and same-origin requests pay
+    nothing."""
     origins = settings.cors_origins
     if not origins:
-        return
-    app.add_middleware(
-        CORSMiddleware,
-        allow_origins=origins,
-        allow_credentials="*" not in origins,
-        allow_methods=ALLOWED_METHODS,
-        allow_headers=ALLOWED_HEADERS,
-        expose_headers=EXPOSED_HEADERS,
-        max_age=PREFLIGHT_CACHE_SECONDS,
-    )
+        return None
+
+    def wrap(app: ASGIApp) -> ASGIApp:
+        return CORSMiddleware(
+            app,
+            allow_origins=origins,
+            allow_credentials="*" not in origins,
+            allow_methods=ALLOWED_METHODS,
+            allow_headers=ALLOWED_HEADERS,
+            expose_headers=EXPOSED_HEADERS,
+            max_age=PREFLIGHT_CACHE_SECONDS,
+        )
+
+    return wrap

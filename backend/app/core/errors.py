@@ -60,15 +60,22 @@ class ApiError(Exception):
 
 
 async def send_error(
-    send: Send, status_code: int, code: str, detail: str, headers: Mapping[str, str] | None = None
+    send: Send,
+    status_code: int,
+    code: str,
+    detail: str,
+    headers: Mapping[str, str] | None = None,
+    *,
+    close: bool = True,
 ) -> None:
     """The same JSON error, sent by an ASGI middleware that answers before (or instead of)
-    the app; the connection is closed after it, as the request may not have been read."""
+    the app; by default the connection is closed after it, as the request body may not have
+    been read."""
     body = orjson.dumps({"detail": detail, "code": code})
     raw_headers = [
         (b"content-type", b"application/json"),
         (b"content-length", str(len(body)).encode()),
-        (b"connection", b"close"),
+        *([(b"connection", b"close")] if close else []),
         *((name.lower().encode(), value.encode()) for name, value in (headers or {}).items()),
     ]
     await send({"type": "http.response.start", "status": status_code, "headers": raw_headers})

@@ -1,5 +1,5 @@
-"""Prometheus metrics at `/metrics`: requests and latency by route template and status, and the
-database pool's usage.
+"""Prometheus metrics at `/metrics`: requests and latency by route template and status, requests
+refused for overload, and the database pool's usage (observed by app.core.request_middleware).
 
 With several uvicorn workers each process counts its own requests. When PROMETHEUS_MULTIPROC_DIR
 names an empty directory (shared by the workers, emptied before each start), prometheus_client
@@ -24,9 +24,6 @@ from prometheus_client import (
 )
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
-
-from app.core.request_log import route_template
 
 METRICS_PATH = "/metrics"
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -69,6 +66,13 @@ class Metrics:
             registry=owner,
         )
 
+        self._shed = Counter(
+            "http_requests_shed",
+            "Requests refused with 503 `overloaded` because the worker was at "
+            "MAX_CONCURRENT_REQUESTS.",
+            registry=owner,
+        )
+
         def pool_gauge(name: str, documentation: str) -> Gauge:
             # livesum: the sum over live workers, each reporting its own pool.
             return Gauge(name, documentation, registry=owner, multiprocess_mode="livesum")
@@ -97,6 +101,9 @@ class Metrics:
                 self._pool_refreshed_at = now
                 self.refresh_pool_gauges()
 
+    def count_shed(self) -> None:
+        self._shed.inc()
+
     def refresh_pool_gauges(self) -> None:
         pool = self._pool()
         if pool is None:
@@ -117,29 +124,3 @@ class Metrics:
 
     async def endpoint(self, _: Request) -> Response:
         return Response(self.exposition(), media_type=CONTENT_TYPE_LATEST)
-
-
-class MetricsMiddleware:
-    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
-        self.app = app
-        self.metrics = metrics
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        status = 500  # what the client gets if the app raises before answering
-
-        async def send_and_note_status(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        started = time.perf_counter()
-        try:
-            await self.app(scope, receive, send_and_note_status)
-        finally:
-            self.metrics.observe(
-                scope["method"], route_template(scope), status, time.perf_counter() - started
-            )

@@ -8,9 +8,8 @@ that allows exactly those sources.
 
 from collections.abc import Iterable
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
-
 Header = tuple[bytes, bytes]
+NO_STORE: Header = (b"cache-control", b"no-store")
 
 API_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
 # The sources FastAPI's get_swagger_ui_html / get_redoc_html load (fastapi.openapi.docs).
@@ -44,35 +43,22 @@ def _headers(csp: str, hsts_max_age_seconds: int) -> list[Header]:
     return headers
 
 
-class SecurityHeadersMiddleware:
-    """Adds the headers; `Cache-Control: no-store` too when the request carried credentials
-    and the route did not choose its own caching, so that no shared or browser cache keeps
-    one user's tasks."""
+class SecurityHeaders:
+    """The headers for one app, computed once. `Cache-Control: no-store` is added too when the
+    request carried credentials and the route did not choose its own caching, so that no
+    shared or browser cache keeps one user's tasks."""
 
     def __init__(
-        self,
-        app: ASGIApp,
-        hsts_max_age_seconds: int = 0,
-        docs_paths: Iterable[str] = DOCS_PATHS,
+        self, hsts_max_age_seconds: int = 0, docs_paths: Iterable[str] = DOCS_PATHS
     ) -> None:
-        self.app = app
         self.api_headers = _headers(API_CSP, hsts_max_age_seconds)
         self.docs_headers = _headers(DOCS_CSP, hsts_max_age_seconds)
         self.docs_paths = frozenset(docs_paths)
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        added = self.docs_headers if scope["path"] in self.docs_paths else self.api_headers
-        credentialed = any(name == b"authorization" for name, _ in scope["headers"])
-
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = [*message.get("headers", ()), *added]
-                if credentialed and not any(name == b"cache-control" for name, _ in headers):
-                    headers.append((b"cache-control", b"no-store"))
-                message["headers"] = headers
-            await send(message)
-
-        await self.app(scope, receive, send_with_headers)
+    def added_to(self, path: str, credentialed: bool, headers: Iterable[Header]) -> list[Header]:
+        """A response's headers (those of the route, then ours)."""
+        added = self.docs_headers if path in self.docs_paths else self.api_headers
+        result = [*headers, *added]
+        if credentialed and not any(name == b"cache-control" for name, _ in result):
+            result.append(NO_STORE)
+        return result
