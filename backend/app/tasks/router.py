@@ -1,7 +1,7 @@
 from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Body, Query, Response, status
+from fastapi import APIRouter, Body, Response, status
 
 from app.auth.dependencies import CurrentUserId
 from app.core.database import DatabaseDep
@@ -13,14 +13,15 @@ from app.tasks import service
 from app.tasks.dependencies import (
     IF_MATCH_PARAMETER,
     IF_NONE_MATCH_PARAMETER,
+    LIST_PARAMETERS,
     IfMatchVersions,
     IfNoneMatch,
+    ListPageDep,
     OwnTask,
     TaskIdPath,
 )
 from app.tasks.etags import ETAG_HEADER, task_etag, task_response
 from app.tasks.schemas import (
-    ListParameters,
     TaskCompletion,
     TaskCreate,
     TaskList,
@@ -70,9 +71,6 @@ def task_ok(description: str = "The task.") -> dict[int | str, dict[str, Any]]:
     return {200: {"description": description, "headers": ETAG_HEADER}}
 
 
-# PostgreSQL's OFFSET is a bigint: a larger value would fail in the driver, not here.
-MAX_OFFSET = 2**63 - 1
-
 router = APIRouter(prefix="/api/v1/{user_id}/tasks", tags=["tasks"], responses=COMMON_ERRORS)
 
 
@@ -81,17 +79,13 @@ router = APIRouter(prefix="/api/v1/{user_id}/tasks", tags=["tasks"], responses=C
     response_model=TaskList,
     summary="List, filter, search and sort the caller's tasks (newest first by default)",
     description="Every filter given must hold, and `total` counts every task that matches.",
+    openapi_extra={"parameters": LIST_PARAMETERS},
 )
-async def list_tasks(
-    user_id: CurrentUserId,
-    db: DatabaseDep,
-    query: Annotated[ListParameters, Query()],
-    limit: Annotated[int, Query(ge=1, le=100)] = 50,
-    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
-) -> Response:
-    page = await service.list_tasks(db, user_id, query.to_query(), limit=limit, offset=offset)
+async def list_tasks(user_id: CurrentUserId, db: DatabaseDep, page: ListPageDep) -> Response:
+    limit, offset = page.limit, page.offset
+    found = await service.list_tasks(db, user_id, page.to_query(), limit=limit, offset=offset)
     return JSONBytesResponse(
-        {"tasks": page.tasks, "total": page.total, "limit": limit, "offset": offset}
+        {"tasks": found.tasks, "total": found.total, "limit": limit, "offset": offset}
     )
 
 

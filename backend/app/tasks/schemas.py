@@ -329,3 +329,16 @@ class ListParameters(BaseModel):
             search=self.q,
             sort=self.sort,
         )
+
+
+# PostgreSQL's OFFSET is a bigint: a larger value would fail in the driver, not here.
+MAX_OFFSET = 2**63 - 1
+LIST_LIMIT_MAX = 100
+LIST_LIMIT_DEFAULT = 50
+
+
+class ListPage(ListParameters):
+    """The list's parameters with its paging, read in one validation (tasks/dependencies.py)."""
+
+    limit: int = Field(LIST_LIMIT_DEFAULT, ge=1, le=LIST_LIMIT_MAX)
+    offset: int = Field(0, ge=0, le=MAX_OFFSET)

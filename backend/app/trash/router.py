@@ -8,8 +8,8 @@ from app.core.json_response import JSONBytesResponse
 from app.core.method_not_allowed import reserve_fixed_path
 from app.tasks.dependencies import TaskIdPath
 from app.tasks.etags import task_response
-from app.tasks.router import COMMON_ERRORS, MAX_OFFSET, TASK_ERRORS, task_ok
-from app.tasks.schemas import TaskPublic
+from app.tasks.router import COMMON_ERRORS, TASK_ERRORS, task_ok
+from app.tasks.schemas import MAX_OFFSET, TaskPublic
 from app.trash import service
 from app.trash.schemas import TrashList
 
