@@ -209,3 +209,24 @@ async def _server_version(url: str) -> str:
 
 def server_version(url: str) -> str:
     return asyncio.run(_server_version(url))
+
+
+# What bench/lua/todo.lua titles the tasks it creates.
+CREATED_TITLE = "Benchmark task"
+
+
+async def _created_count(url: str) -> int:
+    conn = await asyncpg.connect(parse_database_url(url).dsn)
+    try:
+        # Trashed ones included: the mix deletes some of what it created (to the trash).
+        count: int = await conn.fetchval(
+            "SELECT count(*) FROM tasks WHERE title = $1", CREATED_TITLE
+        )
+        return count
+    finally:
+        await conn.close()
+
+
+def created_count(url: str) -> int:
+    """Tasks the benchmark's creates have stored so far, for checking that none was lost."""
+    return asyncio.run(_created_count(url))

@@ -36,6 +36,8 @@ class Result:
     p50_ms: float
     p90_ms: float
     p99_ms: float
+    # An upper bound of the 2xx answers' p99 (wrk times every status in one histogram).
+    p99_answered_ms: float
     max_ms: float
     wrk_cpu_s: float
 
@@ -50,6 +52,11 @@ class Result:
     @property
     def errors(self) -> int:
         return self.non_2xx + sum(self.socket_errors.values())
+
+    @property
+    def shed(self) -> int:
+        """Requests refused with 503 for overload (counted in the mix scenarios only)."""
+        return self.statuses.get("503", 0)
 
     @property
     def answered_share(self) -> float | None:
@@ -110,6 +117,7 @@ def run_wrk(
         p50_ms=latency["p50"] / 1000,
         p90_ms=latency["p90"] / 1000,
         p99_ms=latency["p99"] / 1000,
+        p99_answered_ms=latency["p99_answered"] / 1000,
         max_ms=latency["max"] / 1000,
         wrk_cpu_s=cpu,
     )

@@ -53,6 +53,8 @@ class Measured:
     wrk_cpu: dict[str, float] = field(default_factory=dict)
     # Cores busy with anything else on the machine (other jobs): the run's noise floor.
     other_cpu: dict[str, float] = field(default_factory=dict)
+    # Mix scenarios: creates answered 201, and tasks those creates stored in the database.
+    writes: dict[str, tuple[int, int]] = field(default_factory=dict)
 
 
 def busy_cpu_seconds() -> float:
@@ -122,7 +124,7 @@ def measure(
         runs += [(scenario, apps[0]) for scenario in first_app_only]
         for scenario, app in runs:
             time.sleep(pause_s)  # let the previous scenario's connections close
-            _run_scenario(served[app], measured[app], scenario, data_file, duration_s)
+            _run_scenario(served[app], measured[app], scenario, data_file, duration_s, database_url)
     finally:
         for app, server in served.items():
             server.stop()
@@ -131,12 +133,24 @@ def measure(
 
 
 def _run_scenario(
-    served: Served, measured: Measured, scenario: Scenario, data_file: Path, duration_s: int
+    served: Served,
+    measured: Measured,
+    scenario: Scenario,
+    data_file: Path,
+    duration_s: int,
+    database_url: str,
 ) -> None:
+    counts_writes = scenario.mode == "mix"
+    created_before = database.created_count(database_url) if counts_writes else 0
     served.sampler.reset()
     busy_before = busy_cpu_seconds()
     result = run_wrk(served.url, scenario, data_file, duration_s)
     busy = busy_cpu_seconds() - busy_before
+    if counts_writes:
+        # Creates still in flight when wrk stops are stored but never counted as answered,
+        # so stored >= acknowledged; fewer stored than acknowledged would be a lost write.
+        stored = database.created_count(database_url) - created_before
+        measured.writes[scenario.name] = (result.statuses.get("201", 0), stored)
     workers_usage, db_usage = served.sampler.snapshot()
     name = scenario.name
     measured.results[name] = result
