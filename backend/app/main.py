@@ -66,6 +66,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="1.0.0",
         description=DESCRIPTION,
         lifespan=lifespan,
+        # FastAPI's built-in OpenTelemetry instrumentation is off: the API has its own request
+        # log and Prometheus metrics, and the instrumentation looked up the global OpenTelemetry
+        # providers on every request (about a twentieth of a request's CPU in the framework).
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.settings = settings
     app.state.token_verifier = token_verifier_for(settings)

@@ -97,18 +97,29 @@ class CeilingApp:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
-                dsn = parse_database_url(os.environ["DATABASE_URL"]).dsn
-                size = int(os.environ.get("DB_POOL_MAX_SIZE", "10"))
-                # Like the product: no reset round trip when a connection is released.
-                self.pool = await asyncpg.create_pool(
-                    dsn, min_size=size, max_size=size, reset=_keep_session
-                )
+                await self.open()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
-                if self.pool is not None:
-                    await self.pool.close()
+                await self.close()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+    async def open(self) -> None:
+        dsn = parse_database_url(os.environ["DATABASE_URL"]).dsn
+        size = int(os.environ.get("DB_POOL_MAX_SIZE", "10"))
+        # Like the product: no reset round trip when a connection is released.
+        self.pool = await asyncpg.create_pool(
+            dsn, min_size=size, max_size=size, reset=_keep_session
+        )
+
+    async def close(self) -> None:
+        if self.pool is not None:
+            await self.pool.close()
+
+    async def answer(self, scope: Scope, body: bytes) -> Response:
+        """The status and JSON body of one request (for the framework floor, bench/floor_app.py)."""
+        status, payload = await self._handle(scope, body)
+        return status, b"" if status == 204 else payload
 
     def _subject(self, scope: Scope) -> str | None:
         for name, value in scope["headers"]:

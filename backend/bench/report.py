@@ -100,7 +100,7 @@ def _cpu_per_request(measured: "Measured", name: str) -> str:
     return f"{1000 * measured.app_cpu[name] / rps:.2f}" if rps else "n/a"
 
 
-def _rows(product: "Measured", ceiling: "Measured") -> list[str]:
+def _rows(product: "Measured", ceiling: "Measured", floor: "Measured") -> list[str]:
     rows = [
         "| scenario | app | answered req/s | of offered | p50 ms | p90 ms | p99 ms "
         "| p99 of 2xx ms | max ms | non-2xx | socket errors | worker RSS peak "
@@ -109,11 +109,11 @@ def _rows(product: "Measured", ceiling: "Measured") -> list[str]:
         "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
     ]
     for name in product.results:
-        for measured in (product, ceiling):
+        for measured in (product, ceiling, floor):
             current = measured.results.get(name)
             if current is None:
                 continue
-            reference = ceiling.results.get(name) if measured is product else None
+            reference = ceiling.results.get(name) if measured is not ceiling else None
             share = current.answered_share
             rps_ratio = _ratio(current.ok_rps, reference.ok_rps) if reference else ""
             p99_ratio = _ratio(current.p99_ms, reference.p99_ms) if reference else ""
@@ -137,32 +137,49 @@ def _cpu_ms(measured: "Measured", name: str) -> float:
 
 
 def _targets(
-    product: "Measured", ceiling: "Measured", large: "Measured | None", probe: Scenario
+    product: "Measured",
+    ceiling: "Measured",
+    floor: "Measured",
+    large: "Measured | None",
+    probe: Scenario,
 ) -> list[tuple[str, str, bool | None]]:
+    """(target, measured, met); met is None for a reference figure that is not a target."""
     targets: list[tuple[str, str, bool | None]] = []
     for name in ("saturation-list", "saturation-mix"):
         if name not in product.results or name not in ceiling.results:
             continue
-        mine, raw = _cpu_ms(product, name), _cpu_ms(ceiling, name)
-        targets.append(
-            (
-                f"{name}: app CPU per request <= {CPU_RATIO_LIMIT}x the ceiling's",
-                f"{mine:.2f} vs {raw:.2f} ms = {mine / raw:.2f}x",
-                mine <= CPU_RATIO_LIMIT * raw,
+        raw = _cpu_ms(ceiling, name)
+        for measured, met in ((product, True), (floor, False)):
+            if name not in measured.results:
+                continue
+            mine = _cpu_ms(measured, name)
+            targets.append(
+                (
+                    f"{name}: app CPU per request <= {CPU_RATIO_LIMIT}x the ceiling's"
+                    if met
+                    else f"{name}, framework floor (reference): CPU per request",
+                    f"{mine:.2f} vs {raw:.2f} ms = {mine / raw:.2f}x",
+                    mine <= CPU_RATIO_LIMIT * raw if met else None,
+                )
             )
-        )
     for name in ("saturation-list", "saturation-mix"):
         if name not in product.results or name not in ceiling.results:
             continue
-        ours, theirs = product.results[name].ok_rps, ceiling.results[name].ok_rps
-        ratio = ours / theirs if theirs else 0.0
-        targets.append(
-            (
-                f"{name}: >= {THROUGHPUT_SHARE:.0%} of the ceiling's req/s",
-                f"{ours:,.0f} vs {theirs:,.0f} req/s = {ratio:.0%}",
-                ratio >= THROUGHPUT_SHARE,
+        theirs = ceiling.results[name].ok_rps
+        for measured, met in ((product, True), (floor, False)):
+            if name not in measured.results:
+                continue
+            ours = measured.results[name].ok_rps
+            ratio = ours / theirs if theirs else 0.0
+            targets.append(
+                (
+                    f"{name}: >= {THROUGHPUT_SHARE:.0%} of the ceiling's req/s"
+                    if met
+                    else f"{name}, framework floor (reference): share of the ceiling's req/s",
+                    f"{ours:,.0f} vs {theirs:,.0f} req/s = {ratio:.0%}",
+                    ratio >= THROUGHPUT_SHARE if met else None,
+                )
             )
-        )
     people, raw_people = product.results.get("users-1000"), ceiling.results.get("users-1000")
     if people is not None and raw_people is not None:
         share = people.answered_share or 0.0
@@ -193,7 +210,7 @@ def _targets(
         )
     lost = [
         f"{measured.app} {name}: {acknowledged} acknowledged, {stored} stored"
-        for measured in (product, ceiling)
+        for measured in (product, ceiling, floor)
         for name, (acknowledged, stored) in measured.writes.items()
     ]
     if lost:
@@ -204,7 +221,7 @@ def _targets(
                 "; ".join(lost),
                 all(
                     stored >= acknowledged
-                    for measured in (product, ceiling)
+                    for measured in (product, ceiling, floor)
                     for acknowledged, stored in measured.writes.values()
                 ),
             )
@@ -236,6 +253,7 @@ def markdown(
     context: Context,
     product: "Measured",
     ceiling: "Measured",
+    floor: "Measured",
     large: "Measured | None",
     probe: Scenario,
     explains: dict[str, str],
@@ -263,12 +281,12 @@ def markdown(
         "",
         "### Results",
         "",
-        *_rows(product, ceiling),
+        *_rows(product, ceiling, floor),
     ]
     failures = [
         f"{name} {measured.app}: "
         + ", ".join(f"{code} x {count}" for code, count in sorted(result.statuses.items()))
-        for measured in (product, ceiling)
+        for measured in (product, ceiling, floor)
         for name, result in measured.results.items()
         if result.non_2xx and any(not code.startswith("2") for code in result.statuses)
     ]
@@ -293,8 +311,9 @@ def markdown(
         "| target | measured | met |",
         "|---|---|---|",
     ]
-    for target, measured, met in _targets(product, ceiling, large, probe):
-        lines.append(f"| {target} | {measured} | {'yes' if met else 'NO'} |")
+    for target, measured, met in _targets(product, ceiling, floor, large, probe):
+        verdict = "reference" if met is None else "yes" if met else "NO"
+        lines.append(f"| {target} | {measured} | {verdict} |")
     lines += ["", "### Query plans", ""]
     for title, plans in (
         (context.scale.label, explains),
@@ -393,11 +412,11 @@ def explain(url: str, owner: str, task_id: str) -> dict[str, str]:
     return asyncio.run(_explain(url, owner, task_id))
 
 
-def smoke_verdict(product: "Measured", ceiling: "Measured") -> int:
+def smoke_verdict(product: "Measured", ceiling: "Measured", floor: "Measured") -> int:
     """The smoke passes when every scenario answered requests and nothing failed."""
     failures = [
         f"{measured.app} {name}: {result.requests} requests, {result.errors} errors"
-        for measured in (product, ceiling)
+        for measured in (product, ceiling, floor)
         for name, result in measured.results.items()
         if result.requests == 0 or result.errors
     ]

@@ -16,10 +16,12 @@ import psutil
 
 BACKEND_DIR = Path(__file__).resolve().parents[1]
 
-# The product is served by `python -m app.serve`, the ceiling by the same `serve()` function.
+# The product is served by `python -m app.serve`, the ceiling and the framework floor by the same
+# `serve()` function.
 COMMANDS = {
     "product": [sys.executable, "-m", "app.serve"],
     "ceiling": [sys.executable, "-m", "bench.ceiling_serve"],
+    "floor": [sys.executable, "-m", "bench.floor_serve"],
 }
 
 

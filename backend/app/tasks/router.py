@@ -45,7 +45,8 @@ def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
         "reused with a different body (`idempotency_key_reused`); nothing was changed.",
         428: "The server requires If-Match on writes (REQUIRE_IF_MATCH) and none was sent "
         "(`precondition_required`).",
-        503: "The database is unavailable; retry after `Retry-After` seconds.",
+        503: "The database is unavailable (`database_unavailable`), or the server is at its "
+        "bound of concurrent requests (`overloaded`); retry after `Retry-After` seconds.",
     }
     headers = {
         401: {"WWW-Authenticate": {"description": "`Bearer`", "schema": {"type": "string"}}},
