@@ -281,13 +281,12 @@ def main(argv: list[str] | None = None) -> int:
         database=database.server_version(url),
         command=" ".join(["make bench", *(argv if argv is not None else sys.argv[1:])]),
     )
-    text = report.markdown(
-        context, product, ceiling, floor, large, scale_probe, explains, large_explains
-    )
+    text = report.markdown(context, product, ceiling, floor, large, scale_probe)
+    plans = report.details(context, explains, large_explains)
     if args.smoke:
-        (RESULTS_DIR / "smoke.md").write_text(text)
+        (RESULTS_DIR / "smoke.md").write_text(text + "\n" + plans)
         return report.smoke_verdict(product, ceiling, floor)
-    report.write(args.output, text)
+    report.write(args.output, text, plans)
     print(f"wrote {args.output}")
     return 0
 
