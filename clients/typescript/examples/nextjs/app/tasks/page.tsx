@@ -1,0 +1,28 @@
+// A server component: the token comes from the signed-in user's session on the server.
+import { headers } from "next/headers";
+import { createTodoClient } from "todo-api-client";
+
+import { auth } from "@/lib/auth";
+import { AddTask } from "./add-task";
+
+export default async function TasksPage() {
+  const requestHeaders = await headers();
+  const todo = createTodoClient({
+    baseUrl: process.env.TODO_API_URL ?? "http://127.0.0.1:8000",
+    getToken: async () => (await auth.api.getToken({ headers: requestHeaders })).token,
+  });
+  const { tasks, total } = await todo.listTasks({ completed: false, sort: "due_at", limit: 20 });
+  return (
+    <main>
+      <h1>{total} open tasks</h1>
+      <ul>
+        {tasks.map((task) => (
+          <li key={task.id}>
+            {task.title} {task.due_at && <time dateTime={task.due_at}>{task.due_at}</time>}
+          </li>
+        ))}
+      </ul>
+      <AddTask />
+    </main>
+  );
+}
