@@ -1,11 +1,9 @@
 "use client";
-// A client component: the browser asks Better Auth for a token and calls the API itself
-// (allow your site's origin with CORS_ORIGINS on the API).
 import { useRouter } from "next/navigation";
 import { useState, type FormEvent } from "react";
 import { createTodoClient, isTodoApiError } from "todo-api-client";
 
-import { authClient } from "@/lib/auth-client";
+import { authClient } from "@/lib/auth-client"; // createAuthClient({ plugins: [jwtClient()] })
 
 const todo = createTodoClient({
   baseUrl: process.env.NEXT_PUBLIC_TODO_API_URL ?? "http://127.0.0.1:8000",

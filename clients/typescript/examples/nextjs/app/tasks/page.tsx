@@ -1,8 +1,7 @@
-// A server component: the token comes from the signed-in user's session on the server.
 import { headers } from "next/headers";
 import { createTodoClient } from "todo-api-client";
 
-import { auth } from "@/lib/auth";
+import { auth } from "@/lib/auth"; // betterAuth({ ..., plugins: [jwt()] })
 import { AddTask } from "./add-task";
 
 export default async function TasksPage() {
