@@ -1,4 +1,5 @@
 import { headers } from "next/headers";
+import { redirect } from "next/navigation";
 import { createTodoClient } from "todo-api-client";
 
 import { auth } from "@/lib/auth"; // betterAuth({ ..., plugins: [jwt()] })
@@ -6,6 +7,7 @@ import { AddTask } from "./add-task";
 
 export default async function TasksPage() {
   const requestHeaders = await headers();
+  if (!(await auth.api.getSession({ headers: requestHeaders }))) redirect("/sign-in");
   const todo = createTodoClient({
     baseUrl: process.env.TODO_API_URL ?? "http://127.0.0.1:8000",
     getToken: async () => (await auth.api.getToken({ headers: requestHeaders })).token,
