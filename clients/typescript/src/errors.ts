@@ -34,6 +34,7 @@ export type ErrorCode =
   | "rate_limited"
   // 5xx
   | "database_unavailable"
+  | "overloaded"
   | "identity_provider_unavailable"
   | "service_unavailable"
   | "internal_error"
