@@ -79,3 +79,33 @@ bench-tools:
 
 clean:
 	rm -rf $(VENV)
+
+# The TypeScript client (clients/typescript): Node 20+ and npm, from the distribution if absent.
+CLIENT := clients/typescript
+.PHONY: client client-deps client-check test-client
+
+client-deps: $(CLIENT)/node_modules/.installed
+
+$(CLIENT)/node_modules/.installed: $(CLIENT)/package.json $(CLIENT)/package-lock.json
+	@command -v npm >/dev/null || { \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq nodejs npm; }
+	@node -e 'process.exit(Number(process.versions.node.split(".")[0]) >= 20 ? 0 : 1)' || \
+		{ echo "the TypeScript client needs Node 20 or later (node --version: $$(node --version))"; exit 1; }
+	cd $(CLIENT) && npm ci --omit=optional --no-audit --no-fund
+	@touch $@
+
+## Regenerate the TypeScript client's types from the app's OpenAPI schema (no server needed).
+client: install client-deps
+	cd $(BACKEND) && .venv/bin/python -m app.openapi_schema --output ../$(CLIENT)/openapi.json
+	cd $(CLIENT) && npm run --silent generate
+
+## Fails when the committed schema or generated types differ from what `make client` writes.
+client-check: client
+	@git diff --exit-code --stat -- $(CLIENT)/openapi.json $(CLIENT)/src/schema.ts || \
+		{ echo "The TypeScript client's types are stale: run make client and commit the result."; exit 1; }
+
+## Type-check the client, its tests and examples (tsc --strict), then run its tests against the
+## API served on a fresh database of TEST_DATABASE_URL's server (default the local PostgreSQL).
+test-client: install client-deps
+	cd $(CLIENT) && npm run --silent typecheck && npm test

@@ -13,9 +13,16 @@ from starlette.types import ASGIApp
 from app.core.config import Settings
 
 ALLOWED_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
-ALLOWED_HEADERS = ("Authorization", "Content-Type", "If-Match", "If-None-Match", "X-Request-ID")
+ALLOWED_HEADERS = (
+    "Authorization",
+    "Content-Type",
+    "If-Match",
+    "If-None-Match",
+    "Idempotency-Key",
+    "X-Request-ID",
+)
 # Response headers that a browser script may read.
-EXPOSED_HEADERS = ("Location", "ETag", "X-Request-ID", "Retry-After")
+EXPOSED_HEADERS = ("Location", "ETag", "X-Request-ID", "Retry-After", "Idempotent-Replayed")
 PREFLIGHT_CACHE_SECONDS = 600
 
 

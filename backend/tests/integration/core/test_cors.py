@@ -80,3 +80,25 @@ async def test_a_wildcard_never_allows_credentials(settings: Settings) -> None:
 def test_unusable_origins_are_refused_at_start_up(settings: Settings, origins: str) -> None:
     with pytest.raises(ConfigurationError, match="CORS_ORIGINS"):
         Settings(_env_file=None, **{**settings.model_dump(), "cors_origins": origins})
+
+
+async def test_a_browser_may_send_and_read_the_retry_headers(settings: Settings) -> None:
+    """A browser client sends Idempotency-Key and If-Match, and reads Idempotent-Replayed."""
+    async with running_app(settings, cors_origins=FRONT_END) as run:
+        allowed = await run.client.options(
+            TASKS,
+            headers={
+                "Origin": FRONT_END,
+                "Access-Control-Request-Method": "POST",
+                "Access-Control-Request-Headers": "authorization, content-type, idempotency-key",
+            },
+        )
+        assert allowed.status_code == 200, allowed.text
+        assert "idempotency-key" in allowed.headers["Access-Control-Allow-Headers"].lower()
+
+        headers = {**auth(), "Origin": FRONT_END, "Idempotency-Key": "cors-1"}
+        await run.client.post(TASKS, json={"title": "x"}, headers=headers)
+        replayed = await run.client.post(TASKS, json={"title": "x"}, headers=headers)
+        assert replayed.headers["Idempotent-Replayed"] == "true"
+        exposed = replayed.headers["Access-Control-Expose-Headers"].lower()
+        assert "idempotent-replayed" in exposed.replace(" ", "").split(",")
