@@ -11,3 +11,9 @@ def token_verifier_for(settings: Settings) -> TokenVerifier:
     if settings.uses_jwks:
         return JwksVerifier(settings)
     return SharedSecretVerifier(settings)
+
+
+def token_verifier_for_audience(settings: Settings, audience: str) -> TokenVerifier:
+    """The same verification as `token_verifier_for`, for tokens issued to another resource
+    of this server (the MCP endpoint's MCP_RESOURCE_URL): only the required audience differs."""
+    return token_verifier_for(settings.model_copy(update={"jwt_audience": audience}))
