@@ -1,6 +1,8 @@
 """JWKS mode: tokens signed by an identity provider (Better Auth's jwt plugin, Auth0, Clerk,
 Keycloak, ...) with a private key whose public half the provider publishes at JWT_JWKS_URL."""
 
+import copy
+
 import jwt
 
 from app.auth.jwks_cache import JwksKeyCache
@@ -28,6 +30,13 @@ class JwksVerifier:
             timeout_seconds=settings.jwt_jwks_timeout_seconds,
         )
         self._verified = VerifiedTokens(settings.jwt_verified_cache_size)
+
+    def for_audience(self, audience: str) -> "JwksVerifier":
+        """The same checks, with the same key cache (no fetch of its own), for tokens whose
+        audience is another resource of this server."""
+        other = copy.copy(self)
+        other._audience = audience
+        return other
 
     async def open(self) -> None:
         await self._keys.warm_up()

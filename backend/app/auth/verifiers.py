@@ -13,7 +13,10 @@ def token_verifier_for(settings: Settings) -> TokenVerifier:
     return SharedSecretVerifier(settings)
 
 
-def token_verifier_for_audience(settings: Settings, audience: str) -> TokenVerifier:
-    """The same verification as `token_verifier_for`, for tokens issued to another resource
-    of this server (the MCP endpoint's MCP_RESOURCE_URL): only the required audience differs."""
-    return token_verifier_for(settings.model_copy(update={"jwt_audience": audience}))
+def verifier_for_audience(verifier: TokenVerifier, audience: str) -> TokenVerifier:
+    """`verifier`'s checks for tokens issued to another resource of this server (the MCP
+    endpoint's MCP_RESOURCE_URL): only the required audience differs. JWKS mode only; the
+    result shares `verifier`'s keys and is opened and closed with it."""
+    if not isinstance(verifier, JwksVerifier):
+        raise TypeError(f"audience binding needs a JWKS verifier, not {type(verifier).__name__}")
+    return verifier.for_audience(audience)

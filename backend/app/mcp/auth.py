@@ -20,7 +20,7 @@ from starlette.types import Receive, Scope, Send
 
 from app.auth.dependencies import verified_claims
 from app.auth.tokens import TokenVerifier
-from app.auth.verifiers import token_verifier_for_audience
+from app.auth.verifiers import verifier_for_audience
 from app.core.config import Settings
 from app.core.database import Database
 from app.core.errors import ApiError, error_response
@@ -37,12 +37,12 @@ RESOURCE_NAME = "Todo API (MCP)"
 
 def token_verifier_for_mcp(app: FastAPI, settings: Settings) -> TokenVerifier:
     """The REST verifier, except in JWKS mode, where a token for /mcp must have been issued
-    to MCP_RESOURCE_URL (audience binding): the same checks with that audience."""
+    to MCP_RESOURCE_URL (audience binding): the same checks and keys, with that audience."""
     verifier: TokenVerifier = app.state.token_verifier
     resource = settings.mcp_resource_url
     if not settings.uses_jwks or resource is None or resource == settings.jwt_audience:
         return verifier
-    return token_verifier_for_audience(settings, resource)
+    return verifier_for_audience(verifier, resource)
 
 
 def resource_url(settings: Settings, request: Request) -> str:

@@ -17,6 +17,7 @@ from fastapi import FastAPI
 from mcp.server.context import ServerRequestContext
 from mcp.server.lowlevel import Server
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
+from mcp.shared.exceptions import MCPError
 from prometheus_client import Counter
 from starlette.requests import Request
 
@@ -36,6 +37,8 @@ INSTRUCTIONS = (
     "(to the trash) and restore tasks. Every tool acts for the user the access token belongs "
     "to. Errors carry a `code` (e.g. task_not_found, validation_error) and a `detail`."
 )
+# The JSON-RPC error code the MCP specification gives an unknown resource.
+RESOURCE_NOT_FOUND = -32002
 # Tool names that are not ours are counted under this one, so they cannot create series.
 UNKNOWN_TOOL = "unknown"
 
@@ -143,7 +146,7 @@ def build_server(tool_metrics: ToolCallMetrics) -> Server[Any]:
         caller = _caller(ctx)
         query = tools.resource_query(params.uri, datetime.now(UTC))
         if query is None:
-            raise ValueError(f"Unknown resource {params.uri!r}")
+            raise MCPError(RESOURCE_NOT_FOUND, f"Resource not found: {params.uri}")
         text = await tools.read_resource(caller, query)
         return types.ReadResourceResult(
             contents=[
@@ -188,16 +191,9 @@ def mount_mcp(app: FastAPI, settings: Settings) -> None:
     @asynccontextmanager
     async def lifespan(application: Any) -> AsyncIterator[Any]:
         async with app_lifespan(application) as state:
-            # In JWKS mode /mcp has a verifier of its own (its tokens' audience differs).
-            verifier = mcp_verifier(app, settings)
-            if verifier is not app.state.token_verifier:
-                await verifier.open()
-            gate.verifier = verifier
-            try:
-                async with manager.run():
-                    yield state
-            finally:
-                if verifier is not app.state.token_verifier:
-                    await verifier.close()
+            # Derived from the REST verifier once the app has opened it, and sharing its keys.
+            gate.verifier = mcp_verifier(app, settings)
+            async with manager.run():
+                yield state
 
     app.router.lifespan_context = lifespan

@@ -7,6 +7,7 @@ calls the same service functions as its route, with the caller's id from the ver
 no argument can name a user.
 """
 
+import logging
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from app.core.config import Settings
-from app.core.database import Database
+from app.core.database import Database, DatabaseUnavailable
 from app.core.errors import ApiError, validation_detail
 from app.core.json_response import dumps
 from app.tasks import service as tasks_service
@@ -35,6 +36,8 @@ from app.tasks.schemas import (
 )
 from app.tasks.service import WRITABLE, TaskRow
 from app.trash import service as trash_service
+
+logger = logging.getLogger("app.mcp")
 
 # The largest value of the `version` column (an integer): a larger one could never match, and
 # would fail in the driver rather than here.
@@ -377,6 +380,14 @@ async def call(spec: ToolSpec, caller: Caller, arguments: dict[str, Any] | None)
         return await spec.run(caller, parsed)
     except ApiError as exc:
         raise ToolError(exc.code, exc.detail) from exc
+    except DatabaseUnavailable as exc:
+        logger.warning("database unavailable: %s", exc)
+        raise ToolError(
+            "database_unavailable", "The database is unavailable; retry shortly."
+        ) from exc
+    except Exception as exc:  # a bug: logged whole, reported as the REST API reports a 500
+        logger.exception("tool %s failed", spec.name)
+        raise ToolError("internal_error", "Internal server error.") from exc
 
 
 def error_summary(error: ToolError) -> str:

@@ -3,6 +3,7 @@
 otherwise."""
 
 from collections.abc import AsyncIterator
+from typing import Any
 
 import asyncpg
 import httpx
@@ -205,3 +206,44 @@ async def test_in_jwks_mode_a_token_for_mcp_must_be_issued_to_the_mcp_resource(
     )
     assert metadata["resource"] == API_RESOURCE_URL
     assert metadata["authorization_servers"] == [jwks_server.base_url]
+
+
+async def test_require_if_match_makes_if_version_required_for_writes(
+    client_with: ClientFactory, db: asyncpg.Connection
+) -> None:
+    async with client_with(require_if_match=True) as client:
+
+        async def call(name: str, arguments: dict[str, object]) -> dict[str, Any]:
+            response = await client.post(
+                "/mcp", json=tool_call(name, arguments), headers={**JSON_RPC_HEADERS, **auth()}
+            )
+            assert response.status_code == 200, response.text
+            result: dict[str, Any] = response.json()["result"]
+            return result
+
+        created = (await call("create_task", {"title": "guarded"}))["structuredContent"]
+        refused = await call("complete_task", {"id": created["id"]})
+        accepted = await call("complete_task", {"id": created["id"], "if_version": 1})
+
+    assert refused["isError"] is True
+    assert refused["structuredContent"]["code"] == "precondition_required"
+    assert accepted["isError"] is False
+    assert await db.fetchval("SELECT version FROM tasks") == 2
+
+
+async def test_an_unknown_resource_is_a_protocol_error_not_a_crash(
+    client_with: ClientFactory,
+) -> None:
+    request = {
+        "jsonrpc": "2.0",
+        "id": 9,
+        "method": "resources/read",
+        "params": {"uri": "tasks://everyone"},
+    }
+    async with client_with() as client:
+        response = await client.post("/mcp", json=request, headers={**JSON_RPC_HEADERS, **auth()})
+    assert response.status_code == 200
+    assert response.json()["error"] == {
+        "code": -32002,
+        "message": "Resource not found: tasks://everyone",
+    }
