@@ -31,11 +31,13 @@ class JwksVerifier:
         )
         self._verified = VerifiedTokens(settings.jwt_verified_cache_size)
 
-    def for_audience(self, audience: str) -> "JwksVerifier":
-        """The same checks, with the same key cache (no fetch of its own), for tokens whose
-        audience is another resource of this server."""
+    def for_audience(self, audience: str, verified_cache_size: int) -> "JwksVerifier":
+        """The same checks, with the same keys (no fetch of its own), for tokens whose
+        audience is another resource of this server. Its memory of verified tokens is its
+        own: a token verified for one audience must not pass for the other."""
         other = copy.copy(self)
         other._audience = audience
+        other._verified = VerifiedTokens(verified_cache_size)
         return other
 
     async def open(self) -> None:

@@ -13,10 +13,12 @@ def token_verifier_for(settings: Settings) -> TokenVerifier:
     return SharedSecretVerifier(settings)
 
 
-def verifier_for_audience(verifier: TokenVerifier, audience: str) -> TokenVerifier:
+def verifier_for_audience(
+    verifier: TokenVerifier, settings: Settings, audience: str
+) -> TokenVerifier:
     """`verifier`'s checks for tokens issued to another resource of this server (the MCP
     endpoint's MCP_RESOURCE_URL): only the required audience differs. JWKS mode only; the
     result shares `verifier`'s keys and is opened and closed with it."""
     if not isinstance(verifier, JwksVerifier):
         raise TypeError(f"audience binding needs a JWKS verifier, not {type(verifier).__name__}")
-    return verifier.for_audience(audience)
+    return verifier.for_audience(audience, settings.jwt_verified_cache_size)

@@ -42,7 +42,7 @@ def token_verifier_for_mcp(app: FastAPI, settings: Settings) -> TokenVerifier:
     resource = settings.mcp_resource_url
     if not settings.uses_jwks or resource is None or resource == settings.jwt_audience:
         return verifier
-    return verifier_for_audience(verifier, resource)
+    return verifier_for_audience(verifier, settings, resource)
 
 
 def resource_url(settings: Settings, request: Request) -> str:

@@ -192,9 +192,13 @@ async def test_in_jwks_mode_a_token_for_mcp_must_be_issued_to_the_mcp_resource(
         async def rest(token: str) -> httpx.Response:
             return await client.get("/api/v1/alice/tasks", headers=bearer(token))
 
-        mcp_answers = [(await mcp(token)).status_code for token in (for_mcp, for_rest, for_both)]
-        rest_answers = [(await rest(token)).status_code for token in (for_mcp, for_rest, for_both)]
+        tokens = (for_mcp, for_rest, for_both)
+        # Each endpoint sees every token first after the other has verified it: what one
+        # remembers as verified must not open the other.
+        mcp_answers = [(await mcp(token)).status_code for token in tokens]
+        rest_answers = [(await rest(token)).status_code for token in tokens]
         refused = await mcp(for_rest)
+        assert [(await mcp(token)).status_code for token in tokens] == mcp_answers
         metadata = (await client.get(WELL_KNOWN)).json()
 
     assert mcp_answers == [200, 401, 200]
