@@ -25,9 +25,8 @@ from app.core.json_response import dumps
 from app.tasks import service as tasks_service
 from app.tasks.dependencies import PreconditionRequired
 from app.tasks.listing import ListQuery
-from app.tasks.router import MAX_OFFSET
 from app.tasks.schemas import (
-    ListParameters,
+    ListPage,
     TaskCompletion,
     TaskCreate,
     TaskList,
@@ -59,13 +58,10 @@ IfVersion = Annotated[
 ]
 
 
-class ListTasksArguments(ListParameters):
-    model_config = ConfigDict(extra="forbid")
+class ListTasksArguments(ListPage):
+    """The REST list's query (filters and paging); unknown names are refused, not ignored."""
 
-    limit: int = Field(50, ge=1, le=100, description="At most this many tasks (1 to 100).")
-    offset: int = Field(
-        0, ge=0, le=MAX_OFFSET, description="Skip this many matching tasks (for the next page)."
-    )
+    model_config = ConfigDict(extra="forbid")
 
 
 class TaskIdArguments(BaseModel):

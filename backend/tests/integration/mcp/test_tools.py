@@ -10,7 +10,7 @@ import pytest
 from mcp_types import CallToolResult
 
 from app.mcp.tools import TOOLS
-from app.tasks.schemas import ListParameters, TaskCompletion, TaskCreate, TaskUpdate
+from app.tasks.schemas import ListPage, TaskCompletion, TaskCreate, TaskUpdate
 from tests.conftest import auth
 from tests.integration.mcp.conftest import session_as
 from tests.integration.serve.served_app import ServedApp
@@ -64,7 +64,7 @@ async def test_initialise_and_list_the_tools_with_the_rest_bodies_schemas(
     properties = {name: set(tool.input_schema["properties"]) for name, tool in tools.items()}
     assert properties["update_task"] == {*TaskUpdate.model_fields, "id", "if_version"}
     assert properties["complete_task"] == {*TaskCompletion.model_fields, "id", "if_version"}
-    assert properties["list_tasks"] == {*ListParameters.model_fields, "limit", "offset"}
+    assert properties["list_tasks"] == set(ListPage.model_fields)
     assert properties["get_task"] == properties["restore_task"] == {"id"}
     assert properties["delete_task"] == {"id", "if_version"}
     for name, tool in tools.items():
