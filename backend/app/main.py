@@ -22,6 +22,7 @@ from app.core.rate_limit import RATE_LIMITED_RESPONSES, UserRateLimiter
 from app.core.request_middleware import RequestMiddleware
 from app.health.router import router as health_router
 from app.idempotency.service import purge_expired_keys
+from app.mcp.server import mount_mcp
 from app.sync.router import router as sync_router
 from app.sync.service import purge_expired_tombstones
 from app.tasks.router import router as tasks_router
@@ -85,6 +86,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     metrics = Metrics(lambda: _open_pool(app)) if settings.metrics_enabled else None
     if metrics is not None:
         app.add_route(METRICS_PATH, metrics.endpoint, include_in_schema=False)
+        app.state.metrics = metrics
     app.add_middleware(
         RequestMiddleware,
         metrics=metrics,
@@ -98,6 +100,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # after /tasks (/tasks/trash, /tasks/changes, /tasks/batch) come before /tasks/{task_id}.
     for router in (sync_router, trash_router, batch_router, tasks_router, users_router):
         app.include_router(router, responses=RATE_LIMITED_RESPONSES)
+    if settings.mcp_enabled:
+        mount_mcp(app, settings)
     return app
 
 

@@ -1,6 +1,8 @@
 """JWKS mode: tokens signed by an identity provider (Better Auth's jwt plugin, Auth0, Clerk,
 Keycloak, ...) with a private key whose public half the provider publishes at JWT_JWKS_URL."""
 
+import copy
+
 import jwt
 
 from app.auth.jwks_cache import JwksKeyCache
@@ -28,6 +30,15 @@ class JwksVerifier:
             timeout_seconds=settings.jwt_jwks_timeout_seconds,
         )
         self._verified = VerifiedTokens(settings.jwt_verified_cache_size)
+
+    def for_audience(self, audience: str, verified_cache_size: int) -> "JwksVerifier":
+        """The same checks, with the same keys (no fetch of its own), for tokens whose
+        audience is another resource of this server. Its memory of verified tokens is its
+        own: a token verified for one audience must not pass for the other."""
+        other = copy.copy(self)
+        other._audience = audience
+        other._verified = VerifiedTokens(verified_cache_size)
+        return other
 
     async def open(self) -> None:
         await self._keys.warm_up()

@@ -141,6 +141,13 @@ class Settings(BaseSettings):
     # How long the first response to an Idempotency-Key is kept for replays.
     idempotency_ttl_hours: Annotated[int, Field(ge=1, le=24 * 365)] = 24
 
+    # The MCP server at /mcp, for AI assistants (see app/mcp).
+    mcp_enabled: bool = True
+    # The MCP endpoint's resource identifier (RFC 9728/8707), e.g. https://api.example.com: in
+    # JWKS mode a token for /mcp must carry it as its audience, so it must be set there.
+    # Unset in shared-secret mode: the base URL each request arrived at.
+    mcp_resource_url: str | None = None
+
     @field_validator("cors_origins", mode="before")
     @classmethod
     def _split_origins(cls, value: Any) -> Any:
@@ -172,6 +179,11 @@ class Settings(BaseSettings):
     def _empty_redis_url_is_unset(cls, value: Any) -> Any:
         return None if isinstance(value, str) and not value.strip() else value
 
+    @field_validator("mcp_resource_url", mode="before")
+    @classmethod
+    def _empty_resource_is_unset(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
+
     @field_validator("jwt_jwks_url", mode="before")
     @classmethod
     def _empty_url_is_unset(cls, value: Any) -> Any:
@@ -199,6 +211,18 @@ class Settings(BaseSettings):
                     "For Better Auth both are the app's base URL, e.g. https://app.example.com."
                 )
             self.jwt_algorithms = _jwks_algorithms(self.jwt_algorithms)
+        return self
+
+    @model_validator(mode="after")
+    def _check_mcp_resource(self) -> "Settings":
+        if self.mcp_resource_url is not None:
+            self.mcp_resource_url = _checked_resource_url(self.mcp_resource_url)
+        elif self.mcp_enabled and self.uses_jwks:
+            raise ConfigurationError(
+                "JWT_JWKS_URL is set and MCP is enabled, so MCP_RESOURCE_URL must be set: the "
+                "audience tokens for /mcp are issued to (this API's public base URL, e.g. "
+                "https://api.example.com). Or set MCP_ENABLED=false."
+            )
         return self
 
     @model_validator(mode="after")
@@ -279,6 +303,18 @@ def _check_jwks_url(url: str) -> None:
             f"JWT_JWKS_URL={url!r} is not an http(s) URL; for Better Auth it is "
             "<base URL>/api/auth/jwks, e.g. https://app.example.com/api/auth/jwks."
         )
+
+
+def _checked_resource_url(url: str) -> str:
+    url = url.strip()
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+        raise ConfigurationError(
+            f"MCP_RESOURCE_URL={url!r} is not an http(s) URL without query or fragment, such as "
+            "https://api.example.com"
+        )
+    # Kept as given: a token's audience must equal it character for character.
+    return url
 
 
 def _development_secret(data_dir: Path) -> str:

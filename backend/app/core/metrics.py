@@ -84,6 +84,12 @@ class Metrics:
         self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
         self._pool_refreshed_at = 0.0
 
+    def counter(self, name: str, documentation: str, labels: tuple[str, ...]) -> Counter:
+        """A further counter exposed at /metrics with the others (per worker, or summed over
+        the workers in multi-process mode)."""
+        owner = None if self.multiprocess else self._registry
+        return Counter(name, documentation, labels, registry=owner)
+
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
         if method not in KNOWN_METHODS:
             method = "other"

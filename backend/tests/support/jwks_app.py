@@ -5,6 +5,8 @@ from typing import Any, NamedTuple
 from app.core.config import Settings
 from tests.support.jwks_server import JwksServer, SigningKey
 
+API_RESOURCE_URL = "https://api.todo.test"
+
 
 class ProviderKeys(NamedTuple):
     ed25519: SigningKey
@@ -20,6 +22,8 @@ def jwks_settings(database_url: str, server: JwksServer, **overrides: Any) -> Se
         "jwt_jwks_url": server.url,
         "jwt_issuer": server.base_url,
         "jwt_audience": server.base_url,
+        # The audience of tokens for /mcp (app.mcp): this API, not the provider's app.
+        "mcp_resource_url": API_RESOURCE_URL,
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)

@@ -11,6 +11,7 @@ JWKS = {
     "jwt_jwks_url": "https://app.example.com/api/auth/jwks",
     "jwt_issuer": "https://app.example.com",
     "jwt_audience": "https://app.example.com",
+    "mcp_resource_url": "https://api.example.com",
 }
 DATABASE_URL = "postgresql://user:pass@db.example.com/todo"
 
