@@ -6,7 +6,7 @@ from typing import Any, Protocol
 
 import jwt
 
-from app.users.models import EMAIL_MAX_LENGTH, USER_ID_MAX_LENGTH
+from app.users.fields import EMAIL_MAX_LENGTH, USER_ID_MAX_LENGTH
 
 REQUIRED_CLAIMS = ["sub", "exp", "iat"]
 

@@ -13,7 +13,7 @@ from app.core.config import Settings
 from app.core.database import Database
 from app.core.openapi import header_parameter
 from app.idempotency import service
-from app.idempotency.models import KEY_MAX_LENGTH
+from app.idempotency.fields import KEY_MAX_LENGTH
 
 # 1 to 255 printable ASCII characters. HTTP strips spaces around a header value, so a key
 # can neither start nor end with one.

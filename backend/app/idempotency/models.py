@@ -5,7 +5,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
-KEY_MAX_LENGTH = 255
+from app.idempotency.fields import KEY_MAX_LENGTH
 
 
 class IdempotencyKey(SQLModel, table=True):

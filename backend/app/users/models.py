@@ -3,9 +3,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
-# Identity providers' user ids are opaque strings (Better Auth's are 32 characters).
-USER_ID_MAX_LENGTH = 255
-EMAIL_MAX_LENGTH = 320
+from app.users.fields import EMAIL_MAX_LENGTH, USER_ID_MAX_LENGTH
 
 
 class User(SQLModel, table=True):
