@@ -181,7 +181,6 @@ def main(argv: list[str]) -> int:
             **os.environ,
             "TEST_DATABASE_URL": pooled,
             "TEST_DATABASE_URL_DIRECT": direct,
-            "DB_STATEMENT_CACHE_SIZE": "0",
         }
         return subprocess.run(command, env=environment, check=False).returncode  # noqa: S603
 
