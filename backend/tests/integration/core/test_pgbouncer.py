@@ -6,7 +6,6 @@ without the cache, and no client sees an error."""
 import asyncio
 import logging
 import os
-from typing import Any
 from urllib.parse import urlsplit
 
 import asyncpg
@@ -66,23 +65,23 @@ async def _mixed_round(client: httpx.AsyncClient, round_number: int) -> list[htt
     """Concurrent requests of every kind of database work: single statements (create, list),
     transactions (Idempotency-Key, batch), and a replayed key."""
 
-    def create(n: int) -> Any:
-        return client.post(
+    async def create(n: int) -> httpx.Response:
+        return await client.post(
             "/api/v1/alice/tasks", json={"title": f"r{round_number}-{n}"}, headers=auth()
         )
 
-    def keyed(n: int) -> Any:
+    async def keyed(n: int) -> httpx.Response:
         # Every second round sends the keys of the round before again: replays.
         key = f"{n}-{round_number // 2}"
         headers = {**auth(), "Idempotency-Key": key}
-        return client.post("/api/v1/alice/tasks", json={"title": f"k{key}"}, headers=headers)
+        return await client.post("/api/v1/alice/tasks", json={"title": f"k{key}"}, headers=headers)
 
-    def batch(n: int) -> Any:
+    async def batch(n: int) -> httpx.Response:
         body = {"operations": [{"op": "create", "data": {"title": f"b{round_number}-{n}"}}]}
-        return client.post("/api/v1/alice/tasks/batch", json=body, headers=auth())
+        return await client.post("/api/v1/alice/tasks/batch", json=body, headers=auth())
 
-    def listing(n: int) -> Any:
-        return client.get("/api/v1/alice/tasks?limit=5", headers=auth())
+    async def listing(n: int) -> httpx.Response:
+        return await client.get("/api/v1/alice/tasks?limit=5", headers=auth())
 
     kinds = (create, keyed, batch, listing)
     return await asyncio.gather(*(kinds[n % 4](n) for n in range(PER_ROUND)))
