@@ -62,7 +62,7 @@ import httpx
 import jwt
 
 from app.core import migrate
-from app.core.database import parse_database_url
+from app.core.database import POOLER_DETECTED_MESSAGE, parse_database_url
 from app.core.housekeeping import LOCK_KEY
 from tests.support.pgbouncer import direct_server_url, running_pgbouncer
 from tests.support.postgres_server import free_port
@@ -678,6 +678,16 @@ async def scenario(
         )
         report.extend(await verify_writes(writes, direct, run.tally))
         report.extend(await verify_sweeps(direct, instances))
+        found_out = Counter(
+            instance.name
+            for instance in instances
+            for record in instance.log_records()
+            if record.get("message") == POOLER_DETECTED_MESSAGE
+        )
+        report.append(
+            "PgBouncer found out by the instances themselves (the WARNING, once per process): "
+            + " ".join(f"{i.name}:{found_out[i.name]} of {i.starts} starts" for i in instances)
+        )
         stats = haproxy_servers(directory)
         report.append(
             "HAProxy: requests per instance "
