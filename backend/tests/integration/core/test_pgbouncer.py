@@ -63,7 +63,7 @@ PER_ROUND = 40
 
 async def _mixed_round(client: httpx.AsyncClient, round_number: int) -> list[httpx.Response]:
     """Concurrent requests of every kind of database work: single statements (create, list),
-    transactions (Idempotency-Key, batch), and a replayed key."""
+    transactions (Idempotency-Key, batch, the export's snapshot), and replayed keys."""
 
     async def create(n: int) -> httpx.Response:
         return await client.post(
@@ -83,8 +83,13 @@ async def _mixed_round(client: httpx.AsyncClient, round_number: int) -> list[htt
     async def listing(n: int) -> httpx.Response:
         return await client.get("/api/v1/alice/tasks?limit=5", headers=auth())
 
+    async def export(n: int) -> httpx.Response:
+        return await client.get("/api/v1/alice/export", headers=auth())
+
     kinds = (create, keyed, batch, listing)
-    return await asyncio.gather(*(kinds[n % 4](n) for n in range(PER_ROUND)))
+    return await asyncio.gather(
+        *(kinds[n % 4](n) for n in range(PER_ROUND)), *(export(n) for n in range(2))
+    )
 
 
 def _pooler_warnings(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
@@ -142,3 +147,22 @@ async def test_an_explicit_zero_starts_without_the_cache_and_warns_of_nothing(
         responses = await _mixed_round(client, 0)
         assert {r.status_code for r in responses} <= {200, 201}
     assert _pooler_warnings(caplog) == []
+
+
+async def test_an_export_that_meets_the_pooler_first_is_started_again(
+    settings: Settings, client_with: ClientFactory
+) -> None:
+    """Concurrent exports alone: the first error comes inside the export's snapshot."""
+    assert settings.db_statement_cache_size is None, "run with no statement-cache setting"
+    async with client_with() as client:
+        for n in range(3):
+            await client.post("/api/v1/alice/tasks", json={"title": f"t{n}"}, headers=auth())
+        database = app_state(client).database
+        assert database.statement_cache_size == database_module.DEFAULT_STATEMENT_CACHE_SIZE
+        for _ in range(ROUNDS):
+            responses = await asyncio.gather(
+                *(client.get("/api/v1/alice/export", headers=auth()) for _ in range(PER_ROUND))
+            )
+            assert [r.status_code for r in responses if r.status_code != 200] == []
+            assert {len(r.json()["tasks"]) for r in responses} == {3}
+        assert database.statement_cache_size == 0
