@@ -239,10 +239,11 @@ class Database:
         The caller runs the failed statement again on a fresh connection.
         """
         global _pooler_reported
-        if self._statement_cache_size:
-            self._statement_cache_size = 0
-            if self._pool is not None:
-                await self._pool.expire_connections()
+        if not self._statement_cache_size:
+            return
+        self._statement_cache_size = 0
+        if self._pool is not None:
+            await self._pool.expire_connections()
         if not _pooler_reported:
             _pooler_reported = True
             logger.warning(POOLER_DETECTED_MESSAGE)
