@@ -42,6 +42,17 @@ test-pgbouncer: install
 		(apt-get update && apt-get install -y pgbouncer)
 	cd $(BACKEND) && .venv/bin/python -m tests.support.pgbouncer -- .venv/bin/python -m pytest $(PYTEST_ARGS)
 
+## Three instances of the API behind HAProxy, through one PgBouncer, with Redis for the rate
+## limit: stops and kills instances under a stream of writes and checks that nothing is lost
+## or doubled (about a minute; backend/tests/instances/run.py says what it proves).
+.PHONY: test-instances
+test-instances: install
+	@command -v pgbouncer >/dev/null || test -x /usr/sbin/pgbouncer || \
+		(apt-get update && apt-get install -y pgbouncer)
+	@command -v haproxy >/dev/null || test -x /usr/sbin/haproxy || \
+		(apt-get update && apt-get install -y haproxy)
+	cd $(BACKEND) && .venv/bin/python -m tests.instances.run
+
 lint: install
 	cd $(BACKEND) && .venv/bin/ruff check . && .venv/bin/ruff format --check .
 

@@ -9,8 +9,6 @@ succeeded is committed, failures are reported. Atomic: any failure rolls everyth
 """
 
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -64,15 +62,6 @@ class _Run:
     refs: dict[str, uuid.UUID | None] = field(default_factory=dict)
 
 
-@asynccontextmanager
-async def _connection(source: Database | PoolConnectionProxy) -> AsyncIterator[PoolConnectionProxy]:
-    if isinstance(source, Database):
-        async with source.connection() as pooled:
-            yield pooled.raw
-    else:
-        yield source
-
-
 async def run_batch(
     source: Database | PoolConnectionProxy,
     owner_id: str,
@@ -80,19 +69,25 @@ async def run_batch(
     *,
     require_if_match: bool,
 ) -> BatchOutcome:
+    if isinstance(source, Database):
+        # One transaction: if a pooler loses a prepared statement in it, it is rolled back
+        # and `run` runs it again.
+        return await source.run(
+            lambda pooled: run_batch(pooled.raw, owner_id, batch, require_if_match=require_if_match)
+        )
+    conn = source
     results: list[Result] = []
-    async with _connection(source) as conn:
-        run = _Run(conn, owner_id, require_if_match)
-        try:
-            # Within a caller's transaction (an Idempotency-Key) this is a savepoint.
-            async with conn.transaction():
-                await conn.execute(_LOCK_OWNER, owner_id)
-                for operation in batch.operations:
-                    results.append(await _apply(run, operation))
-                if batch.atomic and any(_failed(result) for result in results):
-                    raise _RollBack()
-        except _RollBack:
-            return BatchOutcome([_not_applied(result) for result in results], applied=False)
+    run = _Run(conn, owner_id, require_if_match)
+    try:
+        # Within a caller's transaction (an Idempotency-Key) this is a savepoint.
+        async with conn.transaction():
+            await conn.execute(_LOCK_OWNER, owner_id)
+            for operation in batch.operations:
+                results.append(await _apply(run, operation))
+            if batch.atomic and any(_failed(result) for result in results):
+                raise _RollBack()
+    except _RollBack:
+        return BatchOutcome([_not_applied(result) for result in results], applied=False)
     return BatchOutcome(results, applied=True)
 
 

@@ -68,8 +68,9 @@ class Settings(BaseSettings):
     # Idle connections are closed after this long, so that a suspended Neon compute
     # or a restarted server never hands us a connection it has already dropped.
     db_pool_recycle_seconds: Annotated[float, Field(ge=0)] = 300.0
-    # asyncpg's prepared-statement cache. Unset: 0 when the host name contains "-pooler"
-    # (Neon's PgBouncer), else 100. Set 0 behind any PgBouncer in transaction mode.
+    # asyncpg's prepared-statement cache to start with. Unset: 0 when the host name contains
+    # "-pooler" (Neon's PgBouncer), else 100; switched off by itself at the first error a
+    # transaction-mode pooler causes (app.core.database).
     db_statement_cache_size: Annotated[int | None, Field(ge=0)] = None
 
     jwt_secret: str | None = Field(

@@ -6,8 +6,11 @@ SQLModel still defines the tables, and Alembic migrates them.
 """
 
 import asyncio
+import importlib
 import logging
 import math
+import os
+import secrets
 import select
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -109,6 +112,25 @@ NOT_SENT_ERRORS: tuple[type[BaseException], ...] = (
 )
 # A failed statement is tried again on a fresh connection at most this many times.
 MAX_STATEMENT_RETRIES = 2
+# What a transaction-mode pooler (PgBouncer before 1.21 or without max_prepared_statements,
+# Supabase's, RDS Proxy, ...) does to asyncpg's named prepared statements: the next
+# transaction of a client connection may run on another server connection, where the
+# statement is missing ("does not exist", at Bind) or where another client's statement of
+# that name sits ("already exists", at Parse). Both are refused before Execute, so the
+# statement did not run; inside a transaction block, the transaction is rolled back.
+POOLER_STATEMENT_ERRORS: tuple[type[BaseException], ...] = (
+    asyncpg.InvalidSQLStatementNameError,
+    asyncpg.DuplicatePreparedStatementError,
+)
+# A unit of work stopped by such an error is run once more, with the statement cache off.
+MAX_POOLER_RETRIES = 1
+POOLER_DETECTED_MESSAGE = (
+    "the database is reached through a pooler in transaction mode that does not keep "
+    "prepared statements (PgBouncer or similar): statement cache switched off in this "
+    "process; DB_STATEMENT_CACHE_SIZE=0 starts without it"
+)
+# Logged once per process, however many pools it opens.
+_pooler_reported = False
 
 # asyncpg's default; used unless DB_STATEMENT_CACHE_SIZE says otherwise or the host is a pooler.
 DEFAULT_STATEMENT_CACHE_SIZE = 100
@@ -131,6 +153,7 @@ def statement_cache_size(settings: Settings, url: str) -> int:
     PgBouncer before 1.21 (Debian 12 ships 1.18) does not track them at all, so a statement
     prepared on one server connection is missing, or already present, on the next one.
     With a cache size of 0 asyncpg uses the unnamed statement only, which is safe there.
+    Any other pooler is found out at its first such error (Database switches the cache off).
     """
     if settings.db_statement_cache_size is not None:
         return settings.db_statement_cache_size
@@ -138,6 +161,24 @@ def statement_cache_size(settings: Settings, url: str) -> int:
     if POOLER_HOST_MARK in host.split(".", 1)[0]:
         return 0
     return DEFAULT_STATEMENT_CACHE_SIZE
+
+
+def _number_statements_from_a_random_start() -> None:
+    """asyncpg names its statements `__asyncpg_stmt_<n>__`, counting from 1 in each process.
+
+    Behind a pooler, processes share server connections, so the same name would denote
+    another process's statement: "already exists", or worse, a Bind that runs that other
+    statement when its parameters happen to fit. Cursors use named statements even with the
+    cache off. A random start per process (forked workers included) keeps the names of
+    different processes apart.
+    """
+    module = importlib.import_module("asyncpg.connection")
+    if isinstance(getattr(module, "_uid", None), int):
+        vars(module)["_uid"] = secrets.randbits(48)
+
+
+_number_statements_from_a_random_start()
+os.register_at_fork(after_in_child=_number_statements_from_a_random_start)
 
 
 class Database:
@@ -148,6 +189,9 @@ class Database:
     replaced before any statement is sent on them. Failing to connect (connection refused,
     server starting up) is retried until DB_POOL_TIMEOUT_SECONDS. Statements are retried
     only where that is safe (see PooledConnection), so a write is never applied twice.
+
+    Behind a transaction-mode pooler the first prepared-statement error switches the
+    statement cache off for the whole pool (see `statement_cache_failed`), with no setting.
     """
 
     def __init__(self, settings: Settings, url: str) -> None:
@@ -156,19 +200,53 @@ class Database:
         self._statement_cache_size = statement_cache_size(settings, url)
         self._pool: asyncpg.Pool | None = None
 
+    @property
+    def statement_cache_size(self) -> int:
+        """The cache size of the connections made from now on (0 once a pooler was found)."""
+        return self._statement_cache_size
+
     async def open(self) -> None:
         s = self._settings
         self._pool = await asyncpg.create_pool(
             dsn=self._params.dsn,
+            connect=self._connect,
             min_size=s.db_pool_min_size,
             max_size=s.db_pool_max_size,
             timeout=self._params.connect_timeout or s.db_connect_timeout_seconds,
             command_timeout=s.db_command_timeout_seconds,
             max_inactive_connection_lifetime=s.db_pool_recycle_seconds,
-            statement_cache_size=self._statement_cache_size,
             server_settings={"application_name": APPLICATION_NAME},
             reset=_keep_session,
         )
+
+    async def _connect(self, *args: Any, **kwargs: Any) -> asyncpg.Connection:
+        """A new connection of the pool, with the statement cache size of the moment."""
+        while True:
+            size = self._statement_cache_size
+            conn: asyncpg.Connection = await asyncpg.connect(
+                *args, **kwargs, statement_cache_size=size
+            )
+            if size == self._statement_cache_size:
+                return conn
+            # The cache was switched off while this one connected; the pool's expiry missed it.
+            await conn.close()
+
+    async def statement_cache_failed(self) -> None:
+        """A pooler lost a prepared statement: switch the cache off for the whole pool.
+
+        Connections made from now on have no cache; those open now (idle or busy) belong to
+        an expired generation, so the pool closes each when it is next released or acquired.
+        The caller runs the failed statement again on a fresh connection.
+        """
+        global _pooler_reported
+        if not self._statement_cache_size:
+            return
+        self._statement_cache_size = 0
+        if self._pool is not None:
+            await self._pool.expire_connections()
+        if not _pooler_reported:
+            _pooler_reported = True
+            logger.warning(POOLER_DETECTED_MESSAGE)
 
     async def close(self) -> None:
         """Close the pool; connections still borrowed after POOL_CLOSE_SECONDS are cut."""
@@ -191,15 +269,42 @@ class Database:
 
     @asynccontextmanager
     async def connection(self) -> AsyncIterator["PooledConnection"]:
-        """A live pooled connection; connection failures surface as DatabaseUnavailable."""
+        """A live pooled connection; connection failures surface as DatabaseUnavailable.
+
+        So does a pooler's prepared-statement error that nobody ran again (a transaction on
+        `raw` outside `run`): the client is told to retry, and the retry finds the cache off.
+        """
         pool = self.pool
-        conn = PooledConnection(pool, await self._acquire_live(pool), self._acquire_live)
+        conn = PooledConnection(self, pool, await self.acquire_live(pool))
         try:
             yield conn
         except CONNECTION_ERRORS as exc:
             raise DatabaseUnavailable(str(exc) or type(exc).__name__) from exc
+        except POOLER_STATEMENT_ERRORS as exc:
+            await self.statement_cache_failed()
+            raise DatabaseUnavailable(str(exc) or type(exc).__name__) from exc
         finally:
             await _release(pool, conn.raw)
+
+    async def run(self, work: Callable[["PooledConnection"], Awaitable[T]]) -> T:
+        """`work` on a pooled connection, run again on a fresh one if a pooler lost a
+        prepared statement under it (the first time behind such a pooler).
+
+        Only for work that such an error leaves without effect: one transaction block on
+        `raw` (rolled back by the error), and statements through PooledConnection's methods
+        (which run again on their own, so never twice). Never work that commits and then
+        goes on.
+        """
+        attempts = 0
+        while True:
+            async with self.connection() as conn:
+                try:
+                    return await work(conn)
+                except POOLER_STATEMENT_ERRORS:
+                    if attempts >= MAX_POOLER_RETRIES:
+                        raise
+                    attempts += 1
+                    await self.statement_cache_failed()
 
     async def ping(self, within_seconds: float) -> bool:
         try:
@@ -209,7 +314,7 @@ class Database:
             return False
         return True
 
-    async def _acquire_live(self, pool: asyncpg.Pool) -> PoolConnectionProxy:
+    async def acquire_live(self, pool: asyncpg.Pool) -> PoolConnectionProxy:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._settings.db_pool_timeout_seconds
         delay = FIRST_RETRY_DELAY_SECONDS
@@ -254,18 +359,14 @@ class PooledConnection:
     statements would need `raw`, whose statements are never retried). A statement that fails
     because the connection died is run again on a fresh connection only if asyncpg failed
     before sending it, or if it is a read (a statement starting with SELECT). A write whose
-    fate is unknown is never repeated: it surfaces as DatabaseUnavailable (503).
+    fate is unknown is never repeated: it surfaces as DatabaseUnavailable (503). A statement
+    a pooler refused to prepare or bind never ran: it runs again, with the cache off.
     """
 
-    def __init__(
-        self,
-        pool: asyncpg.Pool,
-        conn: PoolConnectionProxy,
-        acquire: Callable[[asyncpg.Pool], Awaitable[PoolConnectionProxy]],
-    ) -> None:
+    def __init__(self, database: Database, pool: asyncpg.Pool, conn: PoolConnectionProxy) -> None:
+        self._database = database
         self._pool = pool
         self._conn = conn
-        self._acquire = acquire
 
     @property
     def raw(self) -> PoolConnectionProxy:
@@ -294,8 +395,15 @@ class PooledConnection:
                     raise
                 retries += 1
                 logger.info("statement failed on a dead connection (%s); retrying", exc)
-                await _release(self._pool, self._conn)
-                self._conn = await self._acquire(self._pool)
+            except POOLER_STATEMENT_ERRORS:
+                if retries >= MAX_STATEMENT_RETRIES:
+                    raise
+                retries += 1
+                await self._database.statement_cache_failed()
+            # The connection given back is closed by the pool (dead, or of an expired
+            # generation); the one acquired is fresh.
+            await _release(self._pool, self._conn)
+            self._conn = await self._database.acquire_live(self._pool)
 
     def _may_retry(self, query: str, exc: BaseException) -> bool:
         if isinstance(exc, TimeoutError):

@@ -8,12 +8,13 @@ the row locks it takes, short.
 """
 
 import asyncio
+import functools
 import logging
 import random
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
-from app.core.database import Database, DatabaseUnavailable, Queries
+from app.core.database import Database, DatabaseUnavailable, PooledConnection, Queries
 
 logger = logging.getLogger("app.housekeeping")
 
@@ -57,14 +58,20 @@ class Housekeeping:
         for job in self._jobs:
             more = True
             while more:
-                async with self._database.connection() as conn, conn.raw.transaction():
-                    if not await conn.raw.fetchval(
-                        "SELECT pg_try_advisory_xact_lock($1)", LOCK_KEY
-                    ):
-                        return None
-                    count, more = await job.run(conn.raw, self._batch_size)
+                batch = await self._database.run(functools.partial(self._batch, job))
+                if batch is None:
+                    return None
+                count, more = batch
                 handled[job.name] += count
         return handled
+
+    async def _batch(self, job: NamedJob, conn: PooledConnection) -> tuple[int, bool] | None:
+        """One batch in one transaction (so `Database.run` may run it again), or None when
+        another worker holds the lock."""
+        async with conn.raw.transaction():
+            if not await conn.raw.fetchval(_TRY_LOCK, LOCK_KEY):
+                return None
+            return await job.run(conn.raw, self._batch_size)
 
     @property
     def running(self) -> bool:

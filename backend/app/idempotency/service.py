@@ -34,7 +34,7 @@ import orjson
 from asyncpg.pool import PoolConnectionProxy
 from starlette.responses import Response
 
-from app.core.database import Database, Queries
+from app.core.database import Database, PooledConnection, Queries
 from app.core.errors import ApiError
 
 # Headers of the first response that a replay repeats.
@@ -152,7 +152,10 @@ async def respond_once(
     operation: Operation,
 ) -> Response:
     """The response of `operation`, run at most once per (user, key) within the TTL."""
-    async with db.connection() as pooled:
+
+    # One transaction: if a pooler loses a prepared statement in it, it is rolled back and
+    # `db.run` runs it again.
+    async def once(pooled: PooledConnection) -> Response:
         conn = pooled.raw
         try:
             async with conn.transaction():
@@ -188,6 +191,8 @@ async def respond_once(
                 return response
         except _Unstored as unstored:
             return unstored.response
+
+    return await db.run(once)
 
 
 def _replay(status_code: int, body: bytes, headers_json: str) -> Response:

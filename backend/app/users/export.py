@@ -11,7 +11,12 @@ from typing import Any
 
 import asyncpg
 
-from app.core.database import Database
+from app.core.database import (
+    MAX_POOLER_RETRIES,
+    POOLER_STATEMENT_ERRORS,
+    Database,
+    DatabaseUnavailable,
+)
 from app.core.json_response import dumps
 from app.core.streaming import shielded_exit
 from app.tasks.service import COLUMNS, task_json
@@ -58,8 +63,31 @@ async def export_account(db: Database, user_id: str) -> AsyncGenerator[bytes, No
     """`{"user": {...}, "tasks": [...], "trash": [...], "deleted": [...]}`, in chunks.
 
     The first chunk is produced once the connection and the user row are there, so that a
-    caller taking it before responding still turns a database failure into a 503.
+    caller taking it before responding still turns a database failure into a 503. A pooler
+    that lost a prepared statement before then (the snapshot was rolled back, nothing was
+    sent) gets the export started again, as `Database.run` does for other transactions.
     """
+    attempt = 0
+    while True:
+        chunks = _document(db, user_id)
+        try:
+            first = await anext(chunks)
+            break
+        except DatabaseUnavailable as exc:
+            if attempt >= MAX_POOLER_RETRIES or not isinstance(
+                exc.__cause__, POOLER_STATEMENT_ERRORS
+            ):
+                raise
+            attempt += 1
+    try:
+        yield first
+        async for chunk in chunks:
+            yield chunk
+    finally:
+        await chunks.aclose()
+
+
+async def _document(db: Database, user_id: str) -> AsyncGenerator[bytes, None]:
     async with shielded_exit(db.connection()) as conn:
         if await conn.fetchrow(_USER, user_id) is None:
             # Erased since this process cached the user: a new, empty account.

@@ -7,8 +7,11 @@ port of 127.0.0.1, in front of TEST_DATABASE_URL's server (or an embedded Postgr
 started for the run). The command gets:
 
 - TEST_DATABASE_URL: PgBouncer; the app under test serves through it;
-- TEST_DATABASE_URL_DIRECT: the server itself; migrations and test set-up use it;
-- DB_STATEMENT_CACHE_SIZE=0, which asyncpg needs behind this PgBouncer (docs/deploying-on-neon.md).
+- TEST_DATABASE_URL_DIRECT: the server itself; migrations and test set-up use it.
+
+No statement-cache setting is given: Debian 12's PgBouncer (1.18) does not keep prepared
+statements across server connections, and the app must find that out by itself
+(docs/deploying-on-neon.md).
 
 PgBouncer refuses to run as root: as root it runs as an unprivileged user (see below).
 """
@@ -181,7 +184,6 @@ def main(argv: list[str]) -> int:
             **os.environ,
             "TEST_DATABASE_URL": pooled,
             "TEST_DATABASE_URL_DIRECT": direct,
-            "DB_STATEMENT_CACHE_SIZE": "0",
         }
         return subprocess.run(command, env=environment, check=False).returncode  # noqa: S603
 
