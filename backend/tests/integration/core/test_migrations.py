@@ -98,3 +98,33 @@ def test_upgrading_an_up_to_date_database_changes_nothing(database_url: str) -> 
     config.attributes["configure_logging"] = False
     command.upgrade(config, "head")
     assert asyncio.run(_schema(database_url)) == before
+
+
+def _upgrade_quietly(url: str) -> None:
+    config = migrate.alembic_config(url)
+    config.attributes["configure_logging"] = False
+    command.upgrade(config, "head")
+
+
+async def _upgrade_while_the_migration_lock_is_held(url: str) -> tuple[Schema, Schema]:
+    """What the schema is while another session holds the migration lock, and after."""
+    holder = await asyncpg.connect(parse_database_url(url).dsn)
+    try:
+        await holder.execute("SELECT pg_advisory_lock($1)", migrate.MIGRATION_LOCK_KEY)
+        upgrade = asyncio.create_task(asyncio.to_thread(_upgrade_quietly, url))
+        await asyncio.sleep(1.5)
+        assert not upgrade.done()
+        while_held = await _schema(url)
+        await holder.execute("SELECT pg_advisory_unlock($1)", migrate.MIGRATION_LOCK_KEY)
+        await asyncio.wait_for(upgrade, timeout=60)
+    finally:
+        await holder.close()
+    return while_held, await _schema(url)
+
+
+def test_an_upgrade_waits_for_the_migration_lock(fresh_database_url: str) -> None:
+    """Instances starting together take turns: none migrates while another holds the lock."""
+    while_held, after = asyncio.run(_upgrade_while_the_migration_lock_is_held(fresh_database_url))
+    assert while_held.tables == []
+    assert after.version is not None
+    assert "tasks" in after.tables
