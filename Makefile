@@ -120,7 +120,8 @@ client-check: client
 ## API served on a fresh database of TEST_DATABASE_URL's server (default the local PostgreSQL).
 test-client: install client-deps
 	cd $(CLIENT) && npm run --silent typecheck && npm test
-.PHONY: image test-image
+
+.PHONY: image test-image k8s-check
 
 ## The container image (Dockerfile), with podman, buildah or docker, whichever is installed.
 ## make image [IMAGE=localhost/todo-api:latest] [BASE_IMAGE=python:3.12-slim]
@@ -162,3 +163,8 @@ test-image: install
 	$(MAKE) --no-print-directory image BASE_IMAGE=$(TEST_BASE_IMAGE) IMAGE=$(TEST_IMAGE) IMAGE_ISOLATION=chroot
 	@echo "image size: $$(podman image inspect --format '{{.Size}}' $(TEST_IMAGE) | numfmt --to=iec-i --suffix=B) ($$(podman image inspect --format '{{.Size}}' $(TEST_IMAGE)) bytes); base: $$(podman image inspect --format '{{.Size}}' $(TEST_BASE_IMAGE) | numfmt --to=iec-i --suffix=B)"
 	cd $(BACKEND) && .venv/bin/python -m tests.support.image_run $(TEST_IMAGE)
+
+## Render every Kustomize overlay under deploy/k8s (kubectl kustomize) and validate each manifest
+## offline against the Kubernetes schemas (kubernetes-validate) and the deployment's rules.
+k8s-check: install
+	cd $(BACKEND) && .venv/bin/python -m tests.support.k8s_check
