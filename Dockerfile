@@ -56,7 +56,8 @@ WORKDIR /app
 # numeric so that Kubernetes' runAsNonRoot can verify it.
 USER 10001:10001
 EXPOSE 8000
+# Python's urllib, not curl (the image has none); never through an HTTP(S)_PROXY of the env.
 HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 \
-    CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:' + os.environ.get('PORT', '8000') + '/healthz', timeout=4)"]
+    CMD ["python", "-c", "import os, urllib.request as r; r.build_opener(r.ProxyHandler({})).open('http://127.0.0.1:' + os.environ.get('PORT', '8000') + '/healthz', timeout=4)"]
 # Checks the configuration, applies pending migrations (DATABASE_URL_DIRECT when set), serves.
 CMD ["python", "-m", "app.serve"]
