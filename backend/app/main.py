@@ -23,6 +23,7 @@ from app.core.request_middleware import RequestMiddleware
 from app.health.router import router as health_router
 from app.idempotency.service import purge_expired_keys
 from app.mcp.server import mount_mcp
+from app.reminders.router import router as reminders_router
 from app.sync.router import router as sync_router
 from app.sync.service import purge_expired_tombstones
 from app.tasks.router import router as tasks_router
@@ -98,7 +99,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Their dependency `current_user_id` names the caller for the request log and applies the
     # rate limit, both before any route touches the database. Routes with a fixed segment
     # after /tasks (/tasks/trash, /tasks/changes, /tasks/batch) come before /tasks/{task_id}.
-    for router in (sync_router, trash_router, batch_router, tasks_router, users_router):
+    for router in (
+        sync_router,
+        trash_router,
+        batch_router,
+        tasks_router,
+        users_router,
+        reminders_router,
+    ):
         app.include_router(router, responses=RATE_LIMITED_RESPONSES)
     if settings.mcp_enabled:
         mount_mcp(app, settings)

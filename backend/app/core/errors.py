@@ -49,7 +49,7 @@ class ApiError(Exception):
         self,
         status_code: int,
         code: str,
-        detail: str,
+        detail: str | list[dict[str, Any]],
         headers: Mapping[str, str] | None = None,
     ) -> None:
         super().__init__(detail)

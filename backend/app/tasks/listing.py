@@ -6,6 +6,7 @@ so each is planned for the indexes it can use (a catch-all `($n IS NULL OR ...)`
 would be planned once for all of them, and could use none of the filter indexes).
 """
 
+import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, get_args
@@ -100,6 +101,8 @@ class ListQuery:
     overdue: bool | None = None
     search: str | None = None
     sort: Sort = DEFAULT_SORT
+    recurring: bool | None = None  # has a recurrence
+    series_id: uuid.UUID | None = None
 
 
 def order_by(sort: Sort) -> str:
@@ -158,6 +161,10 @@ def list_statement(
             owner=owner, exact=params.add(terms.exact), prefix=params.add(terms.prefix)
         )
         conditions.append(f"search_keys @@ {tsquery}")
+    if query.recurring is not None:
+        conditions.append(f"recurrence IS {'NOT ' if query.recurring else ''}NULL")
+    if query.series_id is not None:
+        conditions.append(f"series_id = {params.add(query.series_id)}")
     where = " AND ".join(conditions)
     sql = f"""
 SELECT c.total, t.*

@@ -81,6 +81,38 @@ class Task(SQLModel, table=True):
     change_seq: int = Field(
         default=0, sa_column=sa.Column(sa.BigInteger, nullable=False, server_default=sa.text("0"))
     )
+    # Repetition (app/tasks/recurrence.py): the RRULE as given, and the zone it repeats in.
+    recurrence: str | None = Field(
+        default=None,
+        sa_column=sa.Column(
+            sa.Text,
+            sa.CheckConstraint(
+                "recurrence IS NULL OR due_at IS NOT NULL", name="ck_tasks_recurrence_due"
+            ),
+            nullable=True,
+        ),
+    )
+    time_zone: str = Field(
+        default="UTC",
+        sa_column=sa.Column(sa.Text, nullable=False, server_default=sa.text("'UTC'")),
+    )
+    # Normalised ISO 8601 offsets before due_at, shortest first.
+    reminders: list[str] = Field(
+        default_factory=list,
+        sa_column=sa.Column(
+            sa.ARRAY(sa.Text), nullable=False, server_default=sa.text("'{}'::text[]")
+        ),
+    )
+    # The first task of the series (its own id for that one); stays once set.
+    series_id: uuid.UUID | None = Field(default=None, sa_column=sa.Column(sa.Uuid, nullable=True))
+    # This occurrence's number in its series (the first is 1): COUNT counts these.
+    occurrence: int = Field(
+        default=1, sa_column=sa.Column(sa.Integer, nullable=False, server_default=sa.text("1"))
+    )
+    # The occurrence created when this one was completed; set once, never cleared, so that
+    # an occurrence creates at most one next one. No foreign key: it stays set when that
+    # task is removed for good.
+    next_id: uuid.UUID | None = Field(default=None, sa_column=sa.Column(sa.Uuid, nullable=True))
     # Kept by PostgreSQL from owner, title, description and tags; only ever searched.
     search_keys: str | None = Field(
         default=None,
@@ -135,6 +167,21 @@ sa.Index(
     _columns.change_seq,
     _columns.id,
     postgresql_where=sa.text(f"{LIVE_ROWS} AND change_seq >= 0"),
+)
+# `series_id=` of the list: the occurrences of one series.
+sa.Index(
+    "ix_tasks_owner_series",
+    _columns.owner_id,
+    _columns.series_id,
+    postgresql_where=sa.text(f"{LIVE_ROWS} AND series_id IS NOT NULL"),
+)
+# GET /reminders: open live tasks with reminders, by due date. Every reminder is at most 28
+# days before its due date, so a window of reminders is a range of due dates in this index.
+sa.Index(
+    "ix_tasks_owner_reminders",
+    _columns.owner_id,
+    _columns.due_at,
+    postgresql_where=sa.text(f"{LIVE_ROWS} AND NOT completed AND reminders <> '{{}}'::text[]"),
 )
 # The trash (newest deletion first) and its retention sweep; both hold trashed rows only.
 sa.Index(

@@ -3,7 +3,7 @@
 import re
 import uuid
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import (
     AfterValidator,
@@ -20,6 +20,16 @@ from pydantic.json_schema import SkipJsonSchema
 
 from app.tasks.listing import DEFAULT_SORT, ListQuery, Sort
 from app.tasks.models import DESCRIPTION_MAX_LENGTH, PRIORITIES, TITLE_MAX_LENGTH
+from app.tasks.recurrence import (
+    REMINDERS_MAX_COUNT,
+    RULE_MAX_LENGTH,
+    InvalidRule,
+    check_rule_repeats,
+    is_time_zone,
+    offset_text,
+    parse_rule,
+    reminder_offset,
+)
 
 TAG_MAX_LENGTH = 32
 TAGS_MAX_COUNT = 20
@@ -195,6 +205,93 @@ DueAt = Annotated[
 ]
 
 
+def _rule(value: str) -> str:
+    try:
+        parse_rule(_storable_text(value))
+    except InvalidRule as exc:
+        raise ValueError(f"not a supported RRULE: {exc}") from None
+    return value
+
+
+def _time_zone(value: str) -> str:
+    if not is_time_zone(value):
+        raise ValueError("must be an IANA time zone name, as Europe/Berlin or UTC")
+    return value
+
+
+def _reminder(value: str) -> str:
+    return offset_text(reminder_offset(value))
+
+
+def _collapsed_reminders(offsets: list[str]) -> list[str]:
+    unique = sorted(set(offsets), key=reminder_offset)
+    if len(unique) > REMINDERS_MAX_COUNT:
+        raise ValueError(f"at most {REMINDERS_MAX_COUNT} distinct reminders")
+    return unique
+
+
+Recurrence = Annotated[
+    StrictStr,
+    AfterValidator(_rule),
+    Field(
+        max_length=RULE_MAX_LENGTH,
+        description="An RFC 5545 RRULE value without `RRULE:`, stored and returned as given. "
+        "Parts: FREQ (DAILY, WEEKLY, MONTHLY, YEARLY), INTERVAL (1-1000), BYDAY (ordinals "
+        "such as 1MO, -1FR with MONTHLY or YEARLY), BYMONTHDAY, BYMONTH, COUNT (1-1000) or "
+        "UNTIL (UTC, `...Z`), WKST. Needs a `due_at`, and must yield a date after it. "
+        "Completing the task creates the next occurrence (see `next_id`).",
+        examples=["FREQ=WEEKLY;BYDAY=MO,WE,FR"],
+        json_schema_extra={"pattern": rf"^{_STORABLE_CHARACTER}*$"},
+    ),
+]
+TimeZone = Annotated[
+    StrictStr,
+    AfterValidator(_time_zone),
+    Field(
+        max_length=64,
+        description="The IANA time zone in which `recurrence` repeats the wall-clock time "
+        "of `due_at`.",
+        examples=["Europe/Berlin"],
+    ),
+]
+_DURATION_PATTERN = r"^P(?=\d|T\d)(\d+W)?(\d+D)?(T(?=\d)(\d+H)?(\d+M)?(\d+S)?)?$"
+ReminderOffset = Annotated[
+    StrictStr,
+    AfterValidator(_reminder),
+    Field(
+        max_length=40,
+        description="An ISO 8601 duration before `due_at` (weeks, days, hours, minutes, "
+        "seconds), at most 28 days; stored normalised (`PT900S` becomes `PT15M`).",
+        examples=["PT15M"],
+        json_schema_extra={"pattern": _DURATION_PATTERN},
+    ),
+]
+Reminders = Annotated[
+    list[ReminderOffset],
+    AfterValidator(_collapsed_reminders),
+    Field(
+        description=f"At most {REMINDERS_MAX_COUNT} offsets; duplicates collapse and they are "
+        "sorted shortest first. A reminder is due at `due_at` minus the offset.",
+        examples=[["PT0S", "PT15M", "P1D"]],
+        json_schema_extra={"maxItems": REMINDERS_MAX_COUNT},
+    ),
+]
+DEFAULT_TIME_ZONE = "UTC"
+
+
+def check_schedule(recurrence: str | None, due_at: datetime | None, time_zone: str) -> None:
+    """The rules that tie `recurrence` to `due_at` and `time_zone` (ValueError naming the
+    field at fault)."""
+    if recurrence is None:
+        return
+    if due_at is None:
+        raise ValueError("recurrence needs a due_at (clear recurrence to clear due_at)")
+    try:
+        check_rule_repeats(parse_rule(recurrence), due_at, time_zone)
+    except InvalidRule as exc:
+        raise ValueError(f"recurrence {exc}") from None
+
+
 class _Input(BaseModel):
     # Unknown fields are errors: a body can never set id, owner_id or timestamps.
     model_config = ConfigDict(extra="forbid")
@@ -207,6 +304,14 @@ class TaskCreate(_Input):
     priority: Priority = "none"
     due_at: DueAt | None = None
     tags: Tags = Field(default_factory=list)
+    recurrence: Recurrence | None = None
+    time_zone: TimeZone = DEFAULT_TIME_ZONE
+    reminders: Reminders = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _schedule(self) -> Self:
+        check_schedule(self.recurrence, self.due_at, self.time_zone)
+        return self
 
 
 class TaskReplace(TaskCreate):
@@ -224,12 +329,26 @@ class TaskUpdate(_Input):
     priority: Priority | SkipJsonSchema[None] = None
     due_at: DueAt | None = None
     tags: Tags | SkipJsonSchema[None] = None
+    recurrence: Recurrence | None = None
+    time_zone: TimeZone | SkipJsonSchema[None] = None
+    reminders: Reminders | SkipJsonSchema[None] = None
 
     @model_validator(mode="after")
     def _no_null_for_required_columns(self) -> "TaskUpdate":
-        for name in ("title", "completed", "priority", "tags"):
+        for name in ("title", "completed", "priority", "tags", "time_zone", "reminders"):
             if name in self.model_fields_set and getattr(self, name) is None:
                 raise ValueError(f"{name} may be changed but not set to null")
+        return self
+
+    @model_validator(mode="after")
+    def _schedule(self) -> "TaskUpdate":
+        # Checked here when the body names all three; otherwise the service checks it
+        # against the stored task.
+        given = self.model_fields_set
+        if given >= {"recurrence", "due_at", "time_zone"}:
+            check_schedule(self.recurrence, self.due_at, self.time_zone or DEFAULT_TIME_ZONE)
+        elif "due_at" in given and self.due_at is None and self.recurrence is not None:
+            check_schedule(self.recurrence, None, DEFAULT_TIME_ZONE)
         return self
 
     def changes(self) -> dict[str, Any]:
@@ -259,6 +378,17 @@ class TaskPublic(BaseModel):
     priority: Priority
     due_at: datetime | None
     tags: list[str]
+    recurrence: str | None
+    time_zone: str
+    reminders: list[str]
+    series_id: uuid.UUID | None = Field(
+        description="The id of the first task of the repeating series this task belongs to "
+        "(its own id for that one); null for a task that never repeated. Read-only."
+    )
+    next_id: uuid.UUID | None = Field(
+        description="On a completed occurrence of a repeating task: the id of the occurrence "
+        "its completion created. Null otherwise. Read-only."
+    )
     version: int = Field(description="1 on create, +1 on every change.")
     owner_id: str
     created_at: datetime
@@ -311,6 +441,12 @@ class ListParameters(BaseModel):
         "plain text; a `q` with no word in it matches nothing.",
         examples=["buy mi"],
     )
+    recurring: bool | None = Field(
+        None, description="Only tasks with a `recurrence` (true) or without one (false)."
+    )
+    series_id: uuid.UUID | None = Field(
+        None, description="Only the occurrences of this repeating series (its `series_id`)."
+    )
     sort: Sort = Field(
         DEFAULT_SORT,
         description="Order: a field, `-` for descending; ties by id in the same direction, "
@@ -328,6 +464,8 @@ class ListParameters(BaseModel):
             overdue=self.overdue,
             search=self.q,
             sort=self.sort,
+            recurring=self.recurring,
+            series_id=self.series_id,
         )
 
 

@@ -144,6 +144,11 @@ def test_the_task_schema(openapi: Document) -> None:
         "priority",
         "due_at",
         "tags",
+        "recurrence",
+        "time_zone",
+        "reminders",
+        "series_id",
+        "next_id",
         "version",
         "owner_id",
         "created_at",
@@ -157,6 +162,10 @@ def test_the_task_schema(openapi: Document) -> None:
     assert properties["updated_at"]["format"] == "date-time"
     assert properties["completed"]["type"] == "boolean"
     assert {o["type"] for o in properties["description"]["anyOf"]} == {"string", "null"}
+    for name in ("series_id", "next_id"):
+        assert {"type": "string", "format": "uuid"} in properties[name]["anyOf"]
+        assert "Read-only" in properties[name]["description"]
+    assert properties["reminders"]["items"] == {"type": "string"}
     envelope = openapi["components"]["schemas"]["TaskList"]
     assert set(envelope["required"]) == {"tasks", "total", "limit", "offset"}
 
@@ -450,3 +459,23 @@ def test_list_filters_search_and_sort_are_published(openapi: Document) -> None:
         [instant, _] = parameters[name]["schema"]["anyOf"]
         assert instant["format"] == "date-time"
     assert {"type": "boolean"} in parameters["overdue"]["schema"]["anyOf"]
+    assert {"type": "boolean"} in parameters["recurring"]["schema"]["anyOf"]
+    assert {"type": "string", "format": "uuid"} in parameters["series_id"]["schema"]["anyOf"]
+
+
+def test_repetition_and_reminder_fields_are_published(openapi: Document) -> None:
+    schemas = openapi["components"]["schemas"]
+    for name in ("TaskCreate", "TaskReplace", "TaskUpdate"):
+        properties = schemas[name]["properties"]
+        assert {"recurrence", "time_zone", "reminders"} <= set(properties)
+        assert not {"series_id", "next_id"} & set(properties)
+    create = schemas["TaskCreate"]["properties"]
+    assert create["time_zone"]["default"] == "UTC"
+    assert "RRULE" in create["recurrence"]["description"]
+    reminders = create["reminders"]
+    assert reminders["maxItems"] == 5
+    offset = reminders["items"]["pattern"]
+    for good in ("PT0S", "PT15M", "P1D", "P1DT2H", "P2W"):
+        assert re.fullmatch(offset, good), good
+    for bad in ("P", "PT", "15M", "P1M", "PT1.5M", "-PT1M"):
+        assert not re.fullmatch(offset, bad), bad

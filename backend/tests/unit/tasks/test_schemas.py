@@ -21,6 +21,9 @@ def test_defaults_of_a_full_body(model: type[BaseModel]) -> None:
         "priority": "none",
         "due_at": None,
         "tags": [],
+        "recurrence": None,
+        "time_zone": "UTC",
+        "reminders": [],
     }
 
 
