@@ -154,7 +154,7 @@ class OperationResult(BaseModel):
     id: uuid.UUID | SkipJsonSchema[None] = Field(
         default=None, description="The task the operation acted on, when known."
     )
-    status: Literal[200, 201, 204, 404, 412, 422, 428] = Field(
+    status: Literal[200, 201, 204, 404, 409, 412, 422, 428] = Field(
         description="As the single route would have answered."
     )
     task: TaskPublic | SkipJsonSchema[None] = Field(

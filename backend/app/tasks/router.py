@@ -65,6 +65,14 @@ BODY_ERRORS = _errors(413)
 # The writes to an existing task, which take If-Match.
 CONDITIONAL_ERRORS = _errors(412, 428)
 IDEMPOTENCY_ERRORS = _errors(409)
+# The writes that may complete a repeating task, or check a rule against the stored task.
+WRITE_CONFLICT_ERRORS: dict[int | str, dict[str, Any]] = {
+    409: {
+        "model": ErrorBody,
+        "description": "The task kept changing while this write was being checked "
+        "(`write_conflict`); nothing was changed, retry.",
+    }
+}
 
 
 def task_ok(description: str = "The task.") -> dict[int | str, dict[str, Any]]:
@@ -148,7 +156,13 @@ async def get_task(task: OwnTask, if_none_match: IfNoneMatch) -> Response:
 @router.put(
     "/{task_id}",
     response_model=TaskPublic,
-    responses={**task_ok(), **TASK_ERRORS, **BODY_ERRORS, **CONDITIONAL_ERRORS},
+    responses={
+        **task_ok(),
+        **TASK_ERRORS,
+        **BODY_ERRORS,
+        **CONDITIONAL_ERRORS,
+        **WRITE_CONFLICT_ERRORS,
+    },
     summary="Replace a task",
     openapi_extra={"parameters": [IF_MATCH_PARAMETER]},
 )
@@ -168,7 +182,13 @@ async def replace_task(
 @router.patch(
     "/{task_id}",
     response_model=TaskPublic,
-    responses={**task_ok(), **TASK_ERRORS, **BODY_ERRORS, **CONDITIONAL_ERRORS},
+    responses={
+        **task_ok(),
+        **TASK_ERRORS,
+        **BODY_ERRORS,
+        **CONDITIONAL_ERRORS,
+        **WRITE_CONFLICT_ERRORS,
+    },
     summary="Change some fields of a task",
     openapi_extra={"parameters": [IF_MATCH_PARAMETER]},
 )
@@ -186,7 +206,13 @@ async def update_task(
 @router.patch(
     "/{task_id}/complete",
     response_model=TaskPublic,
-    responses={**task_ok(), **TASK_ERRORS, **BODY_ERRORS, **CONDITIONAL_ERRORS},
+    responses={
+        **task_ok(),
+        **TASK_ERRORS,
+        **BODY_ERRORS,
+        **CONDITIONAL_ERRORS,
+        **WRITE_CONFLICT_ERRORS,
+    },
     summary="Set or toggle completion",
     openapi_extra={"parameters": [IF_MATCH_PARAMETER]},
 )

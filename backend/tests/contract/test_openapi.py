@@ -25,6 +25,7 @@ CHANGES = "/api/v1/{user_id}/tasks/changes"
 ACCOUNT = "/api/v1/{user_id}"
 EXPORT = "/api/v1/{user_id}/export"
 BATCH = "/api/v1/{user_id}/tasks/batch"
+REMINDERS = "/api/v1/{user_id}/reminders"
 AUTHED = {401, 403, 422, 503}
 # The writes to an existing task take If-Match.
 CONDITIONAL = {412, 428}
@@ -35,9 +36,9 @@ CONTRACT: dict[tuple[str, str], tuple[int, str | None, set[int]]] = {
     ("post", TASKS): (201, "TaskPublic", AUTHED | {409, 413}),
     ("post", BATCH): (200, "BatchResults", AUTHED | {409, 413}),
     ("get", TASK): (200, "TaskPublic", AUTHED | {404}),
-    ("put", TASK): (200, "TaskPublic", AUTHED | CONDITIONAL | {404, 413}),
-    ("patch", TASK): (200, "TaskPublic", AUTHED | CONDITIONAL | {404, 413}),
-    ("patch", COMPLETE): (200, "TaskPublic", AUTHED | CONDITIONAL | {404, 413}),
+    ("put", TASK): (200, "TaskPublic", AUTHED | CONDITIONAL | {404, 409, 413}),
+    ("patch", TASK): (200, "TaskPublic", AUTHED | CONDITIONAL | {404, 409, 413}),
+    ("patch", COMPLETE): (200, "TaskPublic", AUTHED | CONDITIONAL | {404, 409, 413}),
     ("delete", TASK): (204, None, AUTHED | CONDITIONAL | {404}),
     ("get", TRASH): (200, "TrashList", AUTHED),
     ("delete", TRASHED): (204, None, AUTHED | {404}),
@@ -45,6 +46,7 @@ CONTRACT: dict[tuple[str, str], tuple[int, str | None, set[int]]] = {
     ("get", CHANGES): (200, "ChangeFeed", AUTHED | {410}),
     ("get", EXPORT): (200, "AccountExport", AUTHED),
     ("delete", ACCOUNT): (204, None, AUTHED),
+    ("get", REMINDERS): (200, "ReminderList", AUTHED),
     ("get", "/healthz"): (200, None, set()),
     ("get", "/readyz"): (200, None, {503}),
 }
@@ -380,6 +382,25 @@ async def test_real_responses_validate_against_the_published_schema(
     first = await call("GET", CHANGES, f"{base}/changes?limit=1")
     await call("GET", CHANGES, f"{base}/changes?since={first.json()['cursor']}")
     await call("GET", CHANGES, f"{base}/changes?since=nonsense")
+    repeating = await call(
+        "POST",
+        TASKS,
+        base,
+        json={
+            "title": "r",
+            "due_at": "2026-05-01T09:00:00Z",
+            "recurrence": "FREQ=DAILY",
+            "time_zone": "Europe/Berlin",
+            "reminders": ["PT15M"],
+        },
+    )
+    repeating_task = f"{base}/{repeating.json()['id']}"
+    await call("PATCH", COMPLETE, f"{repeating_task}/complete")
+    await call("PATCH", TASK, repeating_task, json={"due_at": None})  # 422
+    window = "from=2026-05-01T00:00:00Z&to=2026-05-08T00:00:00Z"
+    await call("GET", REMINDERS, f"/api/v1/alice/reminders?{window}")
+    await call("GET", REMINDERS, "/api/v1/alice/reminders?from=2026-05-01T00:00:00Z")
+    await call("GET", REMINDERS, f"/api/v1/bob/reminders?{window}")
     await call("GET", EXPORT, "/api/v1/alice/export")
     await call("GET", EXPORT, "/api/v1/bob/export")
     await call("DELETE", ACCOUNT, "/api/v1/alice")
@@ -415,6 +436,10 @@ async def test_real_responses_validate_against_the_published_schema(
         ("get", TASKS, 401),
         ("get", TASKS, 403),
         ("get", TASKS, 422),
+        ("get", REMINDERS, 200),
+        ("get", REMINDERS, 403),
+        ("get", REMINDERS, 422),
+        ("patch", TASK, 422),
         ("post", TASKS, 413),
         ("get", TASK, 404),
         ("get", TASKS, 503),
@@ -463,6 +488,18 @@ def test_list_filters_search_and_sort_are_published(openapi: Document) -> None:
     assert {"type": "string", "format": "uuid"} in parameters["series_id"]["schema"]["anyOf"]
 
 
+def test_the_reminders_window_is_published(openapi: Document) -> None:
+    parameters = {p["name"]: p for p in openapi["paths"][REMINDERS]["get"]["parameters"]}
+    for name in ("from", "to"):
+        assert parameters[name]["in"] == "query"
+        assert parameters[name]["required"] is True
+        assert parameters[name]["schema"]["format"] == "date-time"
+    listing = openapi["components"]["schemas"]["ReminderList"]
+    assert set(listing["required"]) == {"reminders", "has_more"}
+    reminder = openapi["components"]["schemas"]["Reminder"]
+    assert set(reminder["required"]) == {"task_id", "title", "remind_at", "due_at", "offset"}
+
+
 def test_repetition_and_reminder_fields_are_published(openapi: Document) -> None:
     schemas = openapi["components"]["schemas"]
     for name in ("TaskCreate", "TaskReplace", "TaskUpdate"):
@@ -471,7 +508,7 @@ def test_repetition_and_reminder_fields_are_published(openapi: Document) -> None
         assert not {"series_id", "next_id"} & set(properties)
     create = schemas["TaskCreate"]["properties"]
     assert create["time_zone"]["default"] == "UTC"
-    assert "RRULE" in create["recurrence"]["description"]
+    assert "RRULE" in create["recurrence"]["anyOf"][0]["description"]
     reminders = create["reminders"]
     assert reminders["maxItems"] == 5
     offset = reminders["items"]["pattern"]

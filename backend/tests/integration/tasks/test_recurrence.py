@@ -310,7 +310,9 @@ async def complete_along(client: httpx.AsyncClient, task: Json, times: int) -> l
     return dues
 
 
-async def test_monthly_on_the_last_friday(client: httpx.AsyncClient, create_task: TaskMaker) -> None:
+async def test_monthly_on_the_last_friday(
+    client: httpx.AsyncClient, create_task: TaskMaker
+) -> None:
     task = await create_task(due_at="2026-01-30T10:00:00Z", recurrence="FREQ=MONTHLY;BYDAY=-1FR")
     assert await complete_along(client, task, 3) == [
         "2026-01-30T10:00:00Z",
@@ -531,7 +533,8 @@ async def test_a_batch_completing_twice_creates_one_occurrence(
     results = response.json()["results"]
     assert [r["status"] for r in results] == [200] * 5
     next_ids = {r["task"]["next_id"] for r in results}
-    assert len(next_ids) == 1 and None not in next_ids
+    assert len(next_ids) == 1
+    assert None not in next_ids
     assert len(await stored_series(db, task["id"])) == 2
 
 
@@ -587,9 +590,7 @@ async def test_the_new_occurrence_is_a_change_of_its_own(
 
 
 async def test_a_task_created_completed_creates_no_occurrence(create_task: TaskMaker) -> None:
-    task = await create_task(
-        due_at="2026-01-01T10:00:00Z", recurrence="FREQ=DAILY", completed=True
-    )
+    task = await create_task(due_at="2026-01-01T10:00:00Z", recurrence="FREQ=DAILY", completed=True)
     assert task["next_id"] is None
 
 
