@@ -25,8 +25,9 @@ HORIZON_YEARS = 400
 # The Gregorian calendar repeats itself (leap years and weekdays) every 400 years, and a
 # rule's dates move with its DTSTART: shifting DTSTART by whole cycles shifts every date by
 # the same amount. dateutil only stops looking for a date at year 9999, however many periods
-# its filters reject on the way, so the search starts from a DTSTART moved close to that
-# year: it then ends after HORIZON_YEARS to twice that, whatever the rule.
+# its filters reject on the way, so the search starts from a DTSTART moved (by whole cycles)
+# close to that year: it then ends after HORIZON_YEARS (plus one step of the rule) to 400
+# years more, whatever the rule.
 _CYCLE_YEARS = 400
 _LAST_YEAR = 9999
 
