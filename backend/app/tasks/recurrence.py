@@ -276,6 +276,19 @@ def check_rule_repeats(rule: Rule, due_at: datetime, zone: str) -> None:
         )
 
 
+def check_schedule(recurrence: str | None, due_at: datetime | None, time_zone: str) -> None:
+    """The rules that tie `recurrence` to `due_at` and `time_zone` (ValueError naming the
+    field at fault)."""
+    if recurrence is None:
+        return
+    if due_at is None:
+        raise ValueError("recurrence needs a due_at (clear recurrence to clear due_at)")
+    try:
+        check_rule_repeats(parse_rule(recurrence), due_at, time_zone)
+    except InvalidRule as exc:
+        raise ValueError(f"recurrence {exc}") from None
+
+
 # Reminder offsets: ISO 8601 durations in days, hours, minutes and seconds (weeks accepted).
 REMINDERS_MAX_COUNT = 5
 REMINDER_MAX_OFFSET = timedelta(days=28)

@@ -24,7 +24,7 @@ from app.tasks.recurrence import (
     REMINDERS_MAX_COUNT,
     RULE_MAX_LENGTH,
     InvalidRule,
-    check_rule_repeats,
+    check_schedule,
     is_time_zone,
     offset_text,
     parse_rule,
@@ -277,19 +277,6 @@ Reminders = Annotated[
     ),
 ]
 DEFAULT_TIME_ZONE = "UTC"
-
-
-def check_schedule(recurrence: str | None, due_at: datetime | None, time_zone: str) -> None:
-    """The rules that tie `recurrence` to `due_at` and `time_zone` (ValueError naming the
-    field at fault)."""
-    if recurrence is None:
-        return
-    if due_at is None:
-        raise ValueError("recurrence needs a due_at (clear recurrence to clear due_at)")
-    try:
-        check_rule_repeats(parse_rule(recurrence), due_at, time_zone)
-    except InvalidRule as exc:
-        raise ValueError(f"recurrence {exc}") from None
 
 
 class _Input(BaseModel):
