@@ -18,6 +18,7 @@ export type ErrorCode =
   // 409, 410, 412, 413, 415
   | "batch_failed"
   | "idempotency_in_progress"
+  | "write_conflict"
   | "cursor_expired"
   | "precondition_failed"
   | "payload_too_large"

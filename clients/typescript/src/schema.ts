@@ -236,6 +236,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/{user_id}/reminders": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The caller's reminders in a window of time
+         * @description One reminder per offset of each live, open task with a `due_at`, at `due_at` minus the offset, for those with `from` <= `remind_at` < `to`. The window is at most 31 days; at most 500 reminders are listed (then `has_more` is true).
+         */
+        get: operations["list_reminders_api_v1__user_id__reminders_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -429,7 +449,7 @@ export interface components {
              * @description As the single route would have answered.
              * @enum {integer}
              */
-            status: 200 | 201 | 204 | 404 | 412 | 422 | 428;
+            status: 200 | 201 | 204 | 404 | 409 | 412 | 422 | 428;
             /**
              * Task
              * @description The task after a successful create, update or complete.
@@ -445,6 +465,45 @@ export interface components {
              * @description Why the operation failed.
              */
             error?: components["schemas"]["ErrorBody"];
+        };
+        /** Reminder */
+        Reminder: {
+            /**
+             * Task Id
+             * Format: uuid
+             */
+            task_id: string;
+            /** Title */
+            title: string;
+            /**
+             * Remind At
+             * Format: date-time
+             * @description `due_at` minus `offset`.
+             */
+            remind_at: string;
+            /**
+             * Due At
+             * Format: date-time
+             */
+            due_at: string;
+            /**
+             * Offset
+             * @description The task's reminder offset (ISO 8601 duration).
+             */
+            offset: string;
+        };
+        /** ReminderList */
+        ReminderList: {
+            /**
+             * Reminders
+             * @description Ordered by `remind_at`, then `task_id`; at most 500.
+             */
+            reminders: components["schemas"]["Reminder"][];
+            /**
+             * Has More
+             * @description More reminders fall in the window than were listed.
+             */
+            has_more: boolean;
         };
         /**
          * TaskCompletion
@@ -486,6 +545,25 @@ export interface components {
              *     ]
              */
             tags?: string[];
+            /** Recurrence */
+            recurrence?: string | null;
+            /**
+             * Time Zone
+             * @description The IANA time zone in which `recurrence` repeats the wall-clock time of `due_at`.
+             * @default UTC
+             * @example Europe/Berlin
+             */
+            time_zone?: string;
+            /**
+             * Reminders
+             * @description At most 5 offsets; duplicates collapse and they are sorted shortest first. A reminder is due at `due_at` minus the offset.
+             * @example [
+             *       "PT0S",
+             *       "PT15M",
+             *       "P1D"
+             *     ]
+             */
+            reminders?: string[];
         };
         /** TaskList */
         TaskList: {
@@ -528,6 +606,22 @@ export interface components {
             due_at: string | null;
             /** Tags */
             tags: string[];
+            /** Recurrence */
+            recurrence: string | null;
+            /** Time Zone */
+            time_zone: string;
+            /** Reminders */
+            reminders: string[];
+            /**
+             * Series Id
+             * @description The id of the first task of the repeating series this task belongs to (its own id for that one); null for a task that never repeated. Read-only.
+             */
+            series_id: string | null;
+            /**
+             * Next Id
+             * @description On a completed occurrence of a repeating task: the id of the occurrence its completion created. Null otherwise. Read-only.
+             */
+            next_id: string | null;
             /**
              * Version
              * @description 1 on create, +1 on every change.
@@ -581,6 +675,25 @@ export interface components {
              *     ]
              */
             tags?: string[];
+            /** Recurrence */
+            recurrence?: string | null;
+            /**
+             * Time Zone
+             * @description The IANA time zone in which `recurrence` repeats the wall-clock time of `due_at`.
+             * @default UTC
+             * @example Europe/Berlin
+             */
+            time_zone?: string;
+            /**
+             * Reminders
+             * @description At most 5 offsets; duplicates collapse and they are sorted shortest first. A reminder is due at `due_at` minus the offset.
+             * @example [
+             *       "PT0S",
+             *       "PT15M",
+             *       "P1D"
+             *     ]
+             */
+            reminders?: string[];
         };
         /**
          * TaskUpdate
@@ -613,6 +726,24 @@ export interface components {
              *     ]
              */
             tags?: string[];
+            /** Recurrence */
+            recurrence?: string | null;
+            /**
+             * Time Zone
+             * @description The IANA time zone in which `recurrence` repeats the wall-clock time of `due_at`.
+             * @example Europe/Berlin
+             */
+            time_zone?: string;
+            /**
+             * Reminders
+             * @description At most 5 offsets; duplicates collapse and they are sorted shortest first. A reminder is due at `due_at` minus the offset.
+             * @example [
+             *       "PT0S",
+             *       "PT15M",
+             *       "P1D"
+             *     ]
+             */
+            reminders?: string[];
         };
         /** TrashList */
         TrashList: {
@@ -655,6 +786,22 @@ export interface components {
             due_at: string | null;
             /** Tags */
             tags: string[];
+            /** Recurrence */
+            recurrence: string | null;
+            /** Time Zone */
+            time_zone: string;
+            /** Reminders */
+            reminders: string[];
+            /**
+             * Series Id
+             * @description The id of the first task of the repeating series this task belongs to (its own id for that one); null for a task that never repeated. Read-only.
+             */
+            series_id: string | null;
+            /**
+             * Next Id
+             * @description On a completed occurrence of a repeating task: the id of the occurrence its completion created. Null otherwise. Read-only.
+             */
+            next_id: string | null;
             /**
              * Version
              * @description 1 on create, +1 on every change.
@@ -1237,6 +1384,10 @@ export interface operations {
                 overdue?: boolean | null;
                 /** @description Full-text search in title and description: every word must appear (case-insensitive, whole words; the last also as a prefix). Punctuation is plain text; a `q` with no word in it matches nothing. */
                 q?: string | null;
+                /** @description Only tasks with a `recurrence` (true) or without one (false). */
+                recurring?: boolean | null;
+                /** @description Only the occurrences of this repeating series (its `series_id`). */
+                series_id?: string | null;
                 /** @description Order: a field, `-` for descending; ties by id in the same direction, tasks without `due_at` last either way, priority `none` < `low` < `medium` < `high`, title case-insensitive. */
                 sort?: "created_at" | "-created_at" | "updated_at" | "-updated_at" | "due_at" | "-due_at" | "priority" | "-priority" | "title" | "-title";
                 limit?: number;
@@ -1578,6 +1729,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description The task kept changing while this write was being checked (`write_conflict`); nothing was changed, retry. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description If-Match does not match the task's current ETag, or is not a list of quoted ETags (`precondition_failed`); nothing was changed. */
             412: {
                 headers: {
@@ -1803,6 +1963,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description The task kept changing while this write was being checked (`write_conflict`); nothing was changed, retry. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description If-Match does not match the task's current ETag, or is not a list of quoted ETags (`precondition_failed`); nothing was changed. */
             412: {
                 headers: {
@@ -1917,6 +2086,15 @@ export interface operations {
             };
             /** @description No such task for this user. */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The task kept changing while this write was being checked (`write_conflict`); nothing was changed, retry. */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2076,6 +2254,85 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            /** @description Missing, malformed, expired or untrusted token. */
+            401: {
+                headers: {
+                    /** @description `Bearer` */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The path's user id is not the token's subject. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid input, including a malformed Idempotency-Key, or an Idempotency-Key reused with a different body (`idempotency_key_reused`); nothing was changed. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many requests for this user; retry after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds until the limit allows another request. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The database is unavailable (`database_unavailable`), or the server is at its bound of concurrent requests (`overloaded`); retry after `Retry-After` seconds. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    list_reminders_api_v1__user_id__reminders_get: {
+        parameters: {
+            query: {
+                /** @description Start of the window (included). An ISO 8601 date-time with an offset (`Z`, or `%2B02:00` in a URL: a bare `+` is a space). */
+                from: string;
+                /** @description End of the window (excluded): after `from`, at most 31 days later. An ISO 8601 date-time with an offset (`Z`, or `%2B02:00` in a URL: a bare `+` is a space). */
+                to: string;
+            };
+            header?: never;
+            path: {
+                /** @description The identity provider's user id (the token's `sub`). */
+                user_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReminderList"];
+                };
             };
             /** @description Missing, malformed, expired or untrusted token. */
             401: {
