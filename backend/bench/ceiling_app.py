@@ -18,8 +18,8 @@ import orjson
 
 from app.core.database import parse_database_url
 from app.tasks import service
+from app.tasks.fields import PRIORITIES
 from app.tasks.listing import DEFAULT_SORT, ListQuery, list_statement
-from app.tasks.models import PRIORITIES
 
 # The product's columns, statements and JSON fields: the ratio then measures the framework
 # and the product's own code, not a different query or a smaller answer. The writes keep the

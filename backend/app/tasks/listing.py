@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, get_args
 
-from app.tasks.models import LIVE_ROWS, PRIORITIES, SEARCH_CONFIG
+from app.tasks.fields import LIVE_ROWS, PRIORITIES, SEARCH_CONFIG
 
 # Every value `sort` takes: a field, or a field with `-` for descending.
 Sort = Literal[

@@ -18,8 +18,8 @@ from pydantic import (
 )
 from pydantic.json_schema import SkipJsonSchema
 
+from app.tasks.fields import DESCRIPTION_MAX_LENGTH, PRIORITIES, TITLE_MAX_LENGTH
 from app.tasks.listing import DEFAULT_SORT, ListQuery, Sort
-from app.tasks.models import DESCRIPTION_MAX_LENGTH, PRIORITIES, TITLE_MAX_LENGTH
 from app.tasks.recurrence import (
     REMINDERS_MAX_COUNT,
     RULE_MAX_LENGTH,

@@ -20,8 +20,8 @@ from fastapi.encoders import jsonable_encoder
 
 from app.core.database import Database, Queries
 from app.core.errors import ApiError
+from app.tasks.fields import PRIORITIES
 from app.tasks.listing import ListQuery, list_statement
-from app.tasks.models import PRIORITIES
 from app.tasks.recurrence import InvalidRule, check_schedule, next_occurrence, parse_rule
 from app.users.service import forget_user, store_user
 
