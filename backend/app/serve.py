@@ -3,6 +3,7 @@ given, apply pending migrations, then serve with production settings (no reload)
 
 import logging
 import os
+import subprocess
 import sys
 
 from granian.constants import HTTPModes, Interfaces, Loops
@@ -10,7 +11,6 @@ from granian.http import HTTP1Settings
 from granian.log import LogLevels
 from granian.server import Server
 
-from app.core import migrate
 from app.core.config import ConfigurationError, Settings, get_settings
 from app.core.embedded import database_url_for
 from app.core.logging_config import server_log_config
@@ -33,7 +33,11 @@ def main() -> int:
         return 2
     # Worker processes read the same database, whatever chose it.
     os.environ["DATABASE_URL"] = database_url
-    migrate.upgrade(settings.database_url_direct or database_url)
+    # In a process of its own: the workers are forked from this one, and each would carry
+    # Alembic and SQLAlchemy (about 35 MB of resident memory) that it never uses.
+    migrated = subprocess.run([sys.executable, "-m", "app.core.migrate", "upgrade"], check=False)
+    if migrated.returncode:
+        return migrated.returncode
     if not settings.uses_jwks:  # JWKS mode verifies with the provider's keys: no secret
         settings.signing_secret()  # create the development secret once, before workers race for it
     serve("app.main:create_app", settings)
