@@ -56,7 +56,9 @@ def code_parameters(trees: list[ast.Module]) -> dict[str, int]:
     positions: dict[str, int] = {}
     for tree in trees:
         for node in ast.walk(tree):
-            defs = [(node.name, node)] if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) else []
+            defs: list[tuple[str, ast.FunctionDef | ast.AsyncFunctionDef]] = []
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                defs = [(node.name, node)]
             if isinstance(node, ast.ClassDef):
                 defs = [
                     (node.name, item)
@@ -97,7 +99,7 @@ def backend_codes() -> dict[str, str]:
     positions = code_parameters(trees)
     maps = set().union(*(status_code_maps(tree) for tree in trees))
     found: dict[str, str] = {}
-    for path, tree in zip(files, trees):
+    for path, tree in zip(files, trees, strict=True):
         for node in ast.walk(tree):
             candidates: list[ast.AST | None] = []
             if isinstance(node, ast.Call):
@@ -116,20 +118,23 @@ def backend_codes() -> dict[str, str]:
                     and len(node.args) == 2
                 ):
                     candidates.append(node.args[1])
-            elif isinstance(node, ast.Tuple) and len(node.elts) >= 2 and is_error_status(node.elts[0]):
-                candidates.append(node.elts[1])
+            elif isinstance(node, ast.Tuple) and len(node.elts) >= 2:
+                if is_error_status(node.elts[0]):
+                    candidates.append(node.elts[1])
             elif isinstance(node, ast.Dict):
-                for key, value in zip(node.keys, node.values):
-                    if (isinstance(key, ast.Constant) and key.value == "code") or is_error_status(key):
+                for key, value in zip(node.keys, node.values, strict=True):
+                    is_code_key = isinstance(key, ast.Constant) and key.value == "code"
+                    if is_code_key or is_error_status(key):
                         candidates.append(value)
             elif isinstance(node, ast.Assign | ast.AnnAssign):
                 targets = node.targets if isinstance(node, ast.Assign) else [node.target]
                 if any(isinstance(target, ast.Name) and target.id == "code" for target in targets):
                     candidates.append(node.value)
+            where = f"backend/{path.relative_to(BACKEND_APP.parent)}:{getattr(node, 'lineno', 0)}"
             for candidate in candidates:
                 for text in strings(candidate):
                     if CODE.fullmatch(text):
-                        found.setdefault(text, f"backend/{path.relative_to(BACKEND_APP.parent)}:{node.lineno}")
+                        found.setdefault(text, where)
     return found
 
 
@@ -152,7 +157,7 @@ def main() -> int:
         print(f"ErrorCode (src/errors.ts) names {code!r}, which the backend never answers with")
     if missing or unsent:
         return 1
-    print(f"ErrorCode: the {len(backend)} codes the backend answers with, and {len(CLIENT_CODES)} of the client's")
+    print(f"ErrorCode: the backend's {len(backend)} codes and the client's {len(CLIENT_CODES)}")
     return 0
 
 
