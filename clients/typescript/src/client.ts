@@ -12,6 +12,8 @@ import type {
   ListTasksQuery,
   ListTrashQuery,
   paths,
+  ReminderList,
+  ReminderWindow,
   Task,
   TaskCreate,
   TaskList,
@@ -82,6 +84,11 @@ export interface TodoClient {
   removeFromTrash(id: string, options?: ReadOptions): Promise<void>;
   /** One page of the change feed (see `sync()` for the whole loop). */
   changes(query?: ChangesQuery, options?: ReadOptions): Promise<ChangeFeed>;
+  /**
+   * The reminders of live, open tasks in `[from, to)` (at most 31 days; else 422
+   * `validation_error`): at most 500, then `has_more` is true. Dates are sent in UTC.
+   */
+  listReminders(window: ReminderWindow, options?: ReadOptions): Promise<ReminderList>;
   exportAccount(options?: ReadOptions): Promise<AccountExport>;
   /** Erases the account and all of its data. */
   eraseAccount(options?: ReadOptions): Promise<void>;
@@ -309,6 +316,15 @@ export function createTodoClient(options: TodoClientOptions): TodoClient {
       return data;
     },
 
+    async listReminders(window, read) {
+      const { headers, user_id } = await identity();
+      const query = { from: isoOf(window.from), to: isoOf(window.to) };
+      const { data } = await send(() =>
+        raw.GET("/api/v1/{user_id}/reminders", { params: { path: { user_id }, query }, headers, ...signalOf(read) }),
+      );
+      return data;
+    },
+
     async exportAccount(read) {
       const { headers, user_id } = await identity();
       const { data } = await send(() =>
@@ -322,6 +338,10 @@ export function createTodoClient(options: TodoClientOptions): TodoClient {
       await send(() => raw.DELETE("/api/v1/{user_id}", { params: { path: { user_id } }, headers, ...signalOf(read) }));
     },
   };
+}
+
+function isoOf(instant: string | Date): string {
+  return instant instanceof Date ? instant.toISOString() : instant;
 }
 
 function isAbort(error: unknown): boolean {

@@ -22,6 +22,10 @@ export type BatchRequest = Schemas["BatchRequest"];
 export type BatchOperation = BatchRequest["operations"][number];
 export type BatchResults = Schemas["BatchResults"];
 export type AccountExport = Schemas["AccountExport"];
+/** One reminder: a task's `due_at` minus one of its `reminders` offsets. */
+export type Reminder = Schemas["Reminder"];
+/** A window's reminders, ordered by `remind_at` then `task_id`; `has_more` past 500. */
+export type ReminderList = Schemas["ReminderList"];
 
 type QueryOf<Operation> = Operation extends { parameters: { query?: infer Query } }
   ? NonNullable<Query>
@@ -31,3 +35,7 @@ type QueryOf<Operation> = Operation extends { parameters: { query?: infer Query 
 export type ListTasksQuery = QueryOf<paths["/api/v1/{user_id}/tasks"]["get"]>;
 export type ListTrashQuery = QueryOf<paths["/api/v1/{user_id}/tasks/trash"]["get"]>;
 export type ChangesQuery = QueryOf<paths["/api/v1/{user_id}/tasks/changes"]["get"]>;
+/** The window of `GET /reminders`: `from` (included) to `to` (excluded), at most 31 days. */
+export type RemindersQuery = QueryOf<paths["/api/v1/{user_id}/reminders"]["get"]>;
+/** A reminders window as the client takes it: ISO 8601 date-times with an offset, or Dates. */
+export type ReminderWindow = { [Bound in keyof RemindersQuery]: RemindersQuery[Bound] | Date };
