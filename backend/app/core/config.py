@@ -95,7 +95,7 @@ class Settings(BaseSettings):
     # Requests one worker handles at once; the next one is refused at once with 503
     # `overloaded` and Retry-After instead of queueing (health probes and /metrics never are).
     # 0: no bound. See docs/performance.md for how the default was chosen.
-    max_concurrent_requests: Annotated[int, Field(ge=0)] = 64
+    max_concurrent_requests: Annotated[int, Field(ge=0)] = 128
 
     # Seconds in-flight requests get to finish after SIGTERM; a worker still busy then is
     # stopped.
