@@ -18,6 +18,7 @@ $(VENV)/.installed: $(BACKEND)/pyproject.toml $(BACKEND)/uv.lock
 	cd $(BACKEND) && $(abspath $(UV)) sync --locked --quiet
 	@touch $@
 
+## Create backend/.venv and install the locked dependencies (again whenever the lock file changes).
 install: $(VENV)/.installed
 
 ## Serve the API with production settings (embedded PostgreSQL when DATABASE_URL is unset).
@@ -53,9 +54,12 @@ test-instances: install
 		(apt-get update && apt-get install -y haproxy)
 	cd $(BACKEND) && .venv/bin/python -m tests.instances.run
 
+## Ruff's lint rules and formatting check, then the import-linter layer contracts (make layers).
 lint: install
 	cd $(BACKEND) && .venv/bin/ruff check . && .venv/bin/ruff format --check .
+	@$(MAKE) --no-print-directory layers
 
+## mypy --strict on app, migrations and tests.
 typecheck: install
 	cd $(BACKEND) && .venv/bin/mypy
 
@@ -63,9 +67,11 @@ typecheck: install
 migrations-check: install
 	cd $(BACKEND) && .venv/bin/python -m app.core.migrate check
 
+## Apply pending Alembic migrations to DATABASE_URL_DIRECT (or DATABASE_URL, or the embedded PostgreSQL).
 migrate: install
 	cd $(BACKEND) && .venv/bin/python -m app.core.migrate upgrade
 
+## Everything a change should pass before review: lint, typecheck, migrations-check, test.
 check: lint typecheck migrations-check test
 
 ## Load-test the API against a raw-driver ceiling and write docs/performance.md (a few minutes;
@@ -82,12 +88,13 @@ bench-smoke: install bench-tools
 bench-micro: install
 	cd $(BACKEND) && .venv/bin/python -m bench.micro $(MICRO_ARGS)
 
-# The load generator: wrk from the distribution's packages.
+## Install the load generator, wrk, from the distribution's packages.
 bench-tools:
 	@command -v wrk >/dev/null || { \
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq wrk; }
 
+## Remove backend/.venv (make install rebuilds it).
 clean:
 	rm -rf $(VENV)
 
@@ -95,6 +102,7 @@ clean:
 CLIENT := clients/typescript
 .PHONY: client client-deps client-check test-client
 
+## Install the TypeScript client's npm dependencies (Node 20+ and npm from the distribution if absent).
 client-deps: $(CLIENT)/node_modules/.installed
 
 $(CLIENT)/node_modules/.installed: $(CLIENT)/package.json $(CLIENT)/package-lock.json
@@ -168,3 +176,19 @@ test-image: install
 ## offline against the Kubernetes schemas (kubernetes-validate) and the deployment's rules.
 k8s-check: install
 	cd $(BACKEND) && .venv/bin/python -m tests.support.k8s_check
+
+.PHONY: layers help
+
+## The import-linter contracts in backend/.importlinter: which package may import which; fails
+## naming the broken contract.
+layers: install
+	cd $(BACKEND) && .venv/bin/lint-imports --no-cache
+
+## List every target with its description (the first sentence of the `## ` lines above it).
+help:
+	@awk '/^## / { text = text (text ? " " : "") substr($$0, 4); next } \
+		/^[a-zA-Z][a-zA-Z0-9_-]*:([^=]|$$)/ { \
+			name = substr($$0, 1, index($$0, ":") - 1); \
+			if (text) { sub(/\. .*/, ".", text); printf "  %-18s %s\n", name, text } \
+			else printf "  %-18s (no description)\n", name; \
+			text = "" }' $(firstword $(MAKEFILE_LIST))

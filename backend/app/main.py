@@ -6,6 +6,7 @@ from contextlib import asynccontextmanager
 import asyncpg
 from fastapi import FastAPI
 
+from app.account.router import router as account_router
 from app.auth.tokens import TokenVerifier
 from app.auth.verifiers import token_verifier_for
 from app.batch.router import router as batch_router
@@ -29,7 +30,6 @@ from app.sync.service import purge_expired_tombstones
 from app.tasks.router import router as tasks_router
 from app.trash.router import router as trash_router
 from app.trash.service import purge_expired_trash
-from app.users.router import router as users_router
 
 DESCRIPTION = """
 A multi-user Todo API. Every route under `/api/v1/{user_id}` needs
@@ -104,7 +104,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         trash_router,
         batch_router,
         tasks_router,
-        users_router,
+        account_router,
         reminders_router,
     ):
         app.include_router(router, responses=RATE_LIMITED_RESPONSES)

@@ -25,18 +25,18 @@ from app.tasks.listing import DEFAULT_SORT, ListQuery, list_statement
 # and the product's own code, not a different query or a smaller answer. The writes keep the
 # product's bookkeeping (version, the owner's change counter, the trash and its tombstone).
 _COLUMNS = service.COLUMNS
-_GET = service._GET
-_CREATE = service._CREATE
-_PATCH_TITLE = service._update_sql(["title = $3"], versions_param=4)
+_GET = service.GET_TASK
+_CREATE = service.CREATE_TASK
+_PATCH_TITLE = service.update_statement(["title = $3"], versions_param=4)
 # The benchmark completes with `{"completed": true}`: the product's statement for that, with
 # its guard for repeating tasks.
-_PATCH_COMPLETED = service._update_sql(
-    ["completed = $3", service._completed_at("$3::boolean")],
+_PATCH_COMPLETED = service.update_statement(
+    ["completed = $3", service.completed_at_assignment("$3::boolean")],
     versions_param=4,
-    guard=service._update_guard({"completed": True}, {"completed": "$3"}),
+    guard=service.update_guard({"completed": True}, {"completed": "$3"}),
 )
-_TOGGLE = service._SET_COMPLETED
-_DELETE = service._TRASH
+_TOGGLE = service.SET_COMPLETED
+_DELETE = service.TRASH_TASK
 _TASK_KEYS = service.PUBLIC_FIELDS
 
 Scope = dict[str, Any]

@@ -405,10 +405,10 @@ async def _explain(url: str, owner: str, task_id: str) -> dict[str, str]:
         sql, args = list_statement(owner, query, columns=service.COLUMNS, limit=50, offset=0)
         queries.append((name, sql, tuple(args)))
     queries += [
-        ("Get (GET /tasks/{id})", service._GET, (uuid.UUID(task_id), owner)),
+        ("Get (GET /tasks/{id})", service.GET_TASK, (uuid.UUID(task_id), owner)),
         (
             "Update (PATCH /tasks/{id}/complete)",
-            service._SET_COMPLETED,
+            service.SET_COMPLETED,
             (uuid.UUID(task_id), owner, None, None),
         ),
     ]

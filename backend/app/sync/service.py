@@ -14,8 +14,14 @@ from dataclasses import dataclass
 
 from app.core.database import Queries
 from app.sync.cursor import Cursor, CursorExpired, epoch_of
-from app.tasks.service import PUBLIC_FIELDS, Source, TaskRow, connection, task_json
-from app.users.service import forget_user, store_user
+from app.tasks.service import (
+    PUBLIC_FIELDS,
+    Source,
+    TaskRow,
+    connection,
+    provision_owner,
+    task_json,
+)
 
 # Sorts after every task id: a position after all changes of one number.
 _LAST_ID = uuid.UUID(int=2**128 - 1)
@@ -68,8 +74,7 @@ async def change_feed(db: Source, owner_id: str, since: Cursor | None, limit: in
         rows = await conn.fetch(_FEED, *args)
         if not rows:
             # The account was erased since this process cached it: a new, empty one.
-            forget_user(owner_id)
-            await store_user(conn, owner_id, None)
+            await provision_owner(conn, owner_id)
             rows = await conn.fetch(_FEED, *args)
     account = rows[0]
     epoch = epoch_of(account["account_created"])

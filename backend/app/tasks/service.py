@@ -137,14 +137,15 @@ NEXT_CHANGE = (
     "RETURNING change_seq)"
 )
 
-_GET = f"SELECT {COLUMNS} FROM tasks WHERE id = $1 AND owner_id = $2 AND {LIVE}"
+# Public: the benchmark's raw-driver ceiling (bench/ceiling_app.py) runs the same statements.
+GET_TASK = f"SELECT {COLUMNS} FROM tasks WHERE id = $1 AND owner_id = $2 AND {LIVE}"
 
 _EXISTS = f"SELECT EXISTS (SELECT FROM tasks WHERE id = $1 AND owner_id = $2 AND {LIVE})"
 
 _GET_FOR_WRITE = f"SELECT {_WRITE_COLUMNS} FROM tasks WHERE id = $1 AND owner_id = $2 AND {LIVE}"
 
 # A task created with a recurrence starts its own series.
-_CREATE = f"""
+CREATE_TASK = f"""
 WITH {NEXT_CHANGE.replace("$OWNER", "$1")}
 INSERT INTO tasks (id, owner_id, title, description, completed, completed_at, priority, due_at,
                    tags, recurrence, time_zone, reminders, series_id, change_seq)
@@ -157,7 +158,7 @@ RETURNING {COLUMNS}
 # Moving to the trash is a change like any other (version, change number), and leaves the
 # tombstone the change feed reports the deletion from (replacing one left by an earlier
 # trashing, should the task have been restored since).
-_TRASH = f"""
+TRASH_TASK = f"""
 WITH {NEXT_CHANGE.replace("$OWNER", "$2")},
 trashed AS (
     UPDATE tasks SET deleted_at = now(), version = version + 1, updated_at = now(),
@@ -175,7 +176,7 @@ SELECT count(*) FROM trashed
 """
 
 
-def _update_sql(assignments: list[str], versions_param: int, guard: str | None = None) -> str:
+def update_statement(assignments: list[str], versions_param: int, guard: str | None = None) -> str:
     """An UPDATE of one live task ($1 id, $2 owner) that counts as a change, guarded by an
     optional list of acceptable versions (If-Match) in parameter `versions_param`.
 
@@ -256,7 +257,7 @@ def _assignments(values: Mapping[str, Any], first_param: int) -> tuple[list[str]
     params = {name: f"${index}" for index, name in enumerate(names, start=first_param)}
     assignments = [f"{name} = {param}" for name, param in params.items()]
     if "completed" in params:
-        assignments.append(_completed_at(f"{params['completed']}::boolean"))
+        assignments.append(completed_at_assignment(f"{params['completed']}::boolean"))
     if "recurrence" in params:
         # The first recurrence makes the task the first of its series; the series stays.
         assignments.append(
@@ -272,7 +273,7 @@ def _needs_stored_task(values: Mapping[str, Any]) -> bool:
     return values.get("recurrence") is not None and not all(name in values for name in _SCHEDULE)
 
 
-def _update_guard(values: Mapping[str, Any], params: Mapping[str, str]) -> str | None:
+def update_guard(values: Mapping[str, Any], params: Mapping[str, str]) -> str | None:
     """When an update may write without looking at the stored task: not when it completes
     a repeating task that has no next occurrence yet (which must create one), nor when it
     moves a repeating task's due date or zone (whose rule must still repeat after it)."""
@@ -285,7 +286,7 @@ def _update_guard(values: Mapping[str, Any], params: Mapping[str, str]) -> str |
     return " AND ".join(conditions) or None
 
 
-def _completed_at(completed: str) -> str:
+def completed_at_assignment(completed: str) -> str:
     # Stamped when the task becomes completed, kept while it stays so, cleared when reopened.
     return (
         f"completed_at = CASE WHEN {completed} "
@@ -293,10 +294,10 @@ def _completed_at(completed: str) -> str:
     )
 
 
-_SET_COMPLETED = _update_sql(
+SET_COMPLETED = update_statement(
     [
         "completed = COALESCE($3::boolean, NOT completed)",
-        _completed_at("COALESCE($3::boolean, NOT completed)"),
+        completed_at_assignment("COALESCE($3::boolean, NOT completed)"),
     ],
     versions_param=4,
     guard="NOT (NOT completed AND COALESCE($3::boolean, true) AND next_id IS NULL "
@@ -318,23 +319,29 @@ async def list_tasks(
 
 async def get_task(db: Source, owner_id: str, task_id: uuid.UUID) -> TaskRow:
     async with connection(db) as conn:
-        row = await conn.fetchrow(_GET, task_id, owner_id)
+        row = await conn.fetchrow(GET_TASK, task_id, owner_id)
     if row is None:
         raise TaskNotFound()
     return task_json(row)
+
+
+async def provision_owner(conn: Queries, owner_id: str) -> None:
+    """Provision again an owner whose row was found missing: the account was erased since
+    this process cached it, so the caller now starts a new, empty one. Every task write and
+    the change feed need the row (it holds the owner's change counter). On the caller's
+    connection: taking a second one could wait on a full pool."""
+    forget_user(owner_id)
+    await store_user(conn, owner_id, None)
 
 
 async def create_task(db: Source, owner_id: str, values: Mapping[str, Any]) -> TaskRow:
     """Create a task from every writable field (the schema has filled in the defaults)."""
     args = [_column_value(name, values[name]) for name in WRITABLE]
     async with connection(db) as conn:
-        row = await conn.fetchrow(_CREATE, owner_id, *args)
+        row = await conn.fetchrow(CREATE_TASK, owner_id, *args)
         if row is None:
-            # The user row vanished since this process cached it: provision it again, on
-            # this connection (taking a second one could wait on a full pool).
-            forget_user(owner_id)
-            await store_user(conn, owner_id, None)
-            row = await conn.fetchrow(_CREATE, owner_id, *args)
+            await provision_owner(conn, owner_id)
+            row = await conn.fetchrow(CREATE_TASK, owner_id, *args)
     return task_json(row)
 
 
@@ -355,7 +362,7 @@ async def update_task(
     names = [name for name in WRITABLE if name in values]
     async with connection(db) as conn:
         if not names:
-            row = await conn.fetchrow(_GET, task_id, owner_id)
+            row = await conn.fetchrow(GET_TASK, task_id, owner_id)
             if row is not None and if_versions is not None and row["version"] not in if_versions:
                 raise PreconditionFailed()
         elif _needs_stored_task(values):
@@ -363,8 +370,8 @@ async def update_task(
         else:
             assignments, args = _assignments(values, first_param=3)
             params = {name: f"${index}" for index, name in enumerate(names, start=3)}
-            guard = _update_guard(values, params)
-            sql = _update_sql(assignments, versions_param=3 + len(names), guard=guard)
+            guard = update_guard(values, params)
+            sql = update_statement(assignments, versions_param=3 + len(names), guard=guard)
             row = await conn.fetchrow(sql, task_id, owner_id, *args, _versions(if_versions))
             if row is None:
                 await _raise_missing_or_changed(conn, owner_id, task_id, if_versions)
@@ -393,7 +400,7 @@ async def set_completed(
 
     async with connection(db) as conn:
         row = await conn.fetchrow(
-            _SET_COMPLETED, task_id, owner_id, completed, _versions(if_versions)
+            SET_COMPLETED, task_id, owner_id, completed, _versions(if_versions)
         )
         if row is None:
             raise TaskNotFound()
@@ -476,7 +483,7 @@ async def delete_task(
     """Move the task to the trash (see app/trash): gone from every other route, restorable
     until the retention sweep removes it for good."""
     async with connection(db) as conn:
-        trashed = await conn.fetchval(_TRASH, task_id, owner_id, _versions(if_versions))
+        trashed = await conn.fetchval(TRASH_TASK, task_id, owner_id, _versions(if_versions))
         if trashed != 1:
             await _raise_missing_or_changed(conn, owner_id, task_id, if_versions)
 

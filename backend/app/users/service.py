@@ -43,18 +43,3 @@ def _storable(text: str) -> bool:
     except UnicodeEncodeError:
         return False
     return True
-
-
-_ERASE_USER = "DELETE FROM users WHERE id = $1"
-
-
-async def erase_user(db: Database, user_id: str) -> None:
-    """Delete the user and, by the foreign keys' ON DELETE CASCADE, everything of theirs
-    (tasks live and trashed, tombstones, idempotency records).
-
-    Other processes may still remember the user as stored; their next write finds the row
-    missing and provisions a new, empty user (see app/tasks/service.py `create_task`).
-    """
-    async with db.connection() as conn:
-        await conn.execute(_ERASE_USER, user_id)
-    forget_user(user_id)

@@ -12,7 +12,7 @@ import pytest
 from fastapi import FastAPI
 from starlette.types import Message
 
-from app.users import export as export_module
+from app.account import service as account_service
 from tests.conftest import app_state, auth, make_token
 
 pytestmark = pytest.mark.anyio
@@ -162,7 +162,7 @@ async def call_asgi(
 
 @pytest.fixture
 def small_fetches(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(export_module, "FETCH_SIZE", 20)
+    monkeypatch.setattr(account_service, "FETCH_SIZE", 20)
 
 
 async def test_the_export_is_streamed_in_chunks(

@@ -1,9 +1,11 @@
-"""Everything stored about a user, as one JSON document streamed from the database.
+"""The operations on a whole account, across every kind of the user's data: export and
+erasure. Above both users/ and tasks/ (which never import it), so neither has to reach
+into the other.
 
-Its own module, not service.py: it reads the tables of every domain, and the other domains'
-services import the users service. Rows are read through server-side cursors in a
-read-only repeatable-read transaction: the document is one consistent snapshot (a task is
-never both in `tasks` and `trash`), and memory stays flat however large the account.
+The export is one JSON document streamed from the database. Rows are read through
+server-side cursors in a read-only repeatable-read transaction: the document is one
+consistent snapshot (a task is never both in `tasks` and `trash`), and memory stays flat
+however large the account.
 """
 
 from collections.abc import AsyncGenerator, Callable
@@ -19,8 +21,8 @@ from app.core.database import (
 )
 from app.core.json_response import dumps
 from app.core.streaming import shielded_exit
-from app.tasks.service import COLUMNS, task_json
-from app.users.service import forget_user, store_user
+from app.tasks.service import COLUMNS, provision_owner, task_json
+from app.users.service import forget_user
 
 FETCH_SIZE = 500
 
@@ -91,8 +93,7 @@ async def _document(db: Database, user_id: str) -> AsyncGenerator[bytes, None]:
     async with shielded_exit(db.connection()) as conn:
         if await conn.fetchrow(_USER, user_id) is None:
             # Erased since this process cached the user: a new, empty account.
-            forget_user(user_id)
-            await store_user(conn, user_id, None)
+            await provision_owner(conn, user_id)
         raw = conn.raw
         snapshot = raw.transaction(isolation="repeatable_read", readonly=True)
         async with shielded_exit(snapshot):
@@ -108,3 +109,18 @@ async def _document(db: Database, user_id: str) -> AsyncGenerator[bytes, None]:
                     lead = b","
                 yield (b"" if lead == b"," else lead) + b"]"
             yield b"}"
+
+
+_ERASE_USER = "DELETE FROM users WHERE id = $1"
+
+
+async def erase_account(db: Database, user_id: str) -> None:
+    """Delete the user and, by the foreign keys' ON DELETE CASCADE, everything of theirs
+    (tasks live and trashed, tombstones, idempotency records).
+
+    Other processes may still remember the user as stored; their next write finds the row
+    missing and provisions a new, empty user (see app/tasks/service.py `provision_owner`).
+    """
+    async with db.connection() as conn:
+        await conn.execute(_ERASE_USER, user_id)
+    forget_user(user_id)

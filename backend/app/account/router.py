@@ -1,12 +1,11 @@
 from fastapi import APIRouter, Response, status
 
+from app.account.schemas import AccountExport
+from app.account.service import erase_account, export_account
 from app.auth.dependencies import CurrentUserId
 from app.core.database import DatabaseDep
 from app.core.streaming import GeneratorResponse
 from app.tasks.router import COMMON_ERRORS
-from app.users.export import export_account
-from app.users.schemas import AccountExport
-from app.users.service import erase_user
 
 router = APIRouter(prefix="/api/v1/{user_id}", tags=["account"], responses=COMMON_ERRORS)
 
@@ -34,5 +33,5 @@ async def export(user_id: CurrentUserId, db: DatabaseDep) -> Response:
     ),
 )
 async def erase(user_id: CurrentUserId, db: DatabaseDep) -> Response:
-    await erase_user(db, user_id)
+    await erase_account(db, user_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

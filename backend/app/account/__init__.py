@@ -1,0 +1,1 @@
+"""Account-wide operations across every kind of the user's data: export and erasure."""
