@@ -68,7 +68,7 @@ export interface SyncResult {
 }
 
 /**
- * The change-feed loop of the README ("Sync: the change feed"): from the stored cursor (or
+ * The change-feed loop of docs/api.md ("Sync: the change feed"): from the stored cursor (or
  * from scratch, after clearing the store, when there is none), apply pages in order until
  * `has_more` is false, keeping each page's cursor; on 410 `cursor_expired`, forget the copy
  * and sync again from scratch. Run it at start-up, on reconnect, and every so often.

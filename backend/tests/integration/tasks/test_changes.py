@@ -42,7 +42,7 @@ async def page(client: httpx.AsyncClient, since: str | None = None, limit: int =
 
 
 class Replica:
-    """What a client holds: it applies pages in order, as the README tells clients to."""
+    """What a client holds: it applies pages in order, as docs/api.md tells clients to."""
 
     def __init__(self) -> None:
         self.tasks: dict[str, Json] = {}
