@@ -4,8 +4,8 @@ import type { components } from "./schema.js";
  * Every `code` the API answers errors with (the "Errors" table of docs/api.md), plus two the
  * client itself reports: `network_error` (no answer at all, after the client's retries) and
  * `unexpected_response` (an answer that is not the API's JSON error, e.g. from a proxy).
- * scripts/check_error_codes.py
- * (run by `npm run typecheck`) fails when this differs from the codes in the backend's source.
+ * scripts/check_error_codes.py (run by `npm run typecheck`) fails when this differs from the
+ * codes in the backend's source.
  */
 export type ErrorCode =
   // 400, 401, 403
