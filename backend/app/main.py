@@ -21,6 +21,10 @@ from app.core.method_not_allowed import install_method_not_allowed_handler
 from app.core.metrics import METRICS_PATH, Metrics
 from app.core.rate_limit import RATE_LIMITED_RESPONSES, UserRateLimiter
 from app.core.request_middleware import RequestMiddleware
+from app.events.hub import EventHub
+from app.events.router import STREAM_LEASE_SECONDS
+from app.events.router import router as events_router
+from app.events.service import purge_expired_events, purge_expired_streams
 from app.health.router import router as health_router
 from app.idempotency.service import purge_expired_keys
 from app.mcp.server import mount_mcp
@@ -45,9 +49,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        database = Database(settings, database_url_for(settings))
+        database_url = database_url_for(settings)
+        database = Database(settings, database_url)
         await database.open()
         app.state.database = database
+        # LISTEN needs a session of its own: the direct URL, never a transaction pooler's.
+        event_hub = EventHub(
+            database,
+            settings.database_url_direct or database_url,
+            STREAM_LEASE_SECONDS,
+        )
+        app.state.event_hub = event_hub
+        event_hub.start()
+        if metrics is not None:
+            metrics.open_streams = lambda: event_hub.stream_count
         verifier: TokenVerifier = app.state.token_verifier
         # JWKS mode fetches the provider's keys here, so first requests need no fetch.
         await verifier.open()
@@ -60,6 +75,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
         finally:
             await housekeeping.stop()
+            await event_hub.stop()
             await verifier.close()
             await database.close()
 
@@ -106,6 +122,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         tasks_router,
         account_router,
         reminders_router,
+        events_router,
     ):
         app.include_router(router, responses=RATE_LIMITED_RESPONSES)
     if settings.mcp_enabled:
@@ -114,7 +131,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 
 def retention_jobs(settings: Settings) -> list[NamedJob]:
-    """The sweep: expired trash first, then expired tombstones and idempotency keys."""
+    """The sweep: expired trash first, then expired tombstones, idempotency keys, events and
+    the registrations of streams whose instance died."""
     trash_days, tombstone_days = settings.trash_retention_days, settings.tombstone_retention_days
     return [
         NamedJob("trash", lambda conn, batch: purge_expired_trash(conn, trash_days, batch)),
@@ -123,6 +141,11 @@ def retention_jobs(settings: Settings) -> list[NamedJob]:
             lambda conn, batch: purge_expired_tombstones(conn, tombstone_days, batch),
         ),
         NamedJob("idempotency_keys", purge_expired_keys),
+        NamedJob(
+            "events",
+            lambda conn, batch: purge_expired_events(conn, settings.event_retention_hours, batch),
+        ),
+        NamedJob("event_streams", purge_expired_streams),
     ]
 
 

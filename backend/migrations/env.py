@@ -10,6 +10,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlmodel import SQLModel
 
+import app.events.models
 import app.idempotency.models
 import app.sync.models
 import app.tasks.models

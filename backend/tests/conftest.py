@@ -85,11 +85,13 @@ def app_database_url(database_url: str) -> str:
 
 
 @pytest.fixture
-def settings(app_database_url: str) -> Settings:
+def settings(app_database_url: str, database_url: str) -> Settings:
     return Settings(
         _env_file=None,
         app_env="test",
         database_url=app_database_url,
+        # LISTEN (live events) goes direct, never through a transaction pooler.
+        database_url_direct=database_url,
         jwt_secret=TEST_SECRET,
     )
 
@@ -117,7 +119,7 @@ async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
 
 
 @pytest.fixture(scope="module")
-async def shared_app(app_database_url: str) -> AsyncIterator[FastAPI]:
+async def shared_app(app_database_url: str, database_url: str) -> AsyncIterator[FastAPI]:
     """One app per test module. FastAPI analyses every route of a new app on its first
     request, which costs more than most tests; tests that only talk HTTP share this one
     (through `shared_client`) and still start from a clean database. Its pool is closed
@@ -126,6 +128,8 @@ async def shared_app(app_database_url: str) -> AsyncIterator[FastAPI]:
         _env_file=None,
         app_env="test",
         database_url=app_database_url,
+        # LISTEN (live events) goes direct, never through a transaction pooler.
+        database_url_direct=database_url,
         jwt_secret=TEST_SECRET,
     )
     application = create_app(settings)

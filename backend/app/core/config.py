@@ -142,6 +142,13 @@ class Settings(BaseSettings):
     # How long the first response to an Idempotency-Key is kept for replays.
     idempotency_ttl_hours: Annotated[int, Field(ge=1, le=24 * 365)] = 24
 
+    # Events (docs/events.md): kept this long for SSE replay (Last-Event-ID) and webhook retries.
+    event_retention_hours: Annotated[int, Field(ge=1, le=24 * 365)] = 72
+    # Open SSE streams per user, across every instance; the next one is answered 429.
+    sse_max_streams_per_user: Annotated[int, Field(ge=1, le=1000)] = 5
+    # A stream sends a comment line after this many quiet seconds, so proxies keep it open.
+    sse_keepalive_seconds: Annotated[float, Field(gt=0, le=3600)] = 15.0
+
     # The MCP server at /mcp, for AI assistants (see app/mcp).
     mcp_enabled: bool = True
     # The MCP endpoint's resource identifier (RFC 9728/8707), e.g. https://api.example.com: in

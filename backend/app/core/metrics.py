@@ -81,6 +81,9 @@ class Metrics:
         self._pool_idle = pool_gauge("db_pool_idle", "Open connections not lent to a request.")
         self._pool_in_use = pool_gauge("db_pool_in_use", "Connections lent to requests.")
         self._pool_max = pool_gauge("db_pool_max_size", "The pool's configured maximum size.")
+        self._streams = pool_gauge("sse_streams", "Open event streams (GET .../events).")
+        # Set by the app once its event hub exists: how many streams this worker holds.
+        self.open_streams: Callable[[], int] = lambda: 0
         self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
         self._pool_refreshed_at = 0.0
 
@@ -111,6 +114,7 @@ class Metrics:
         self._shed.inc()
 
     def refresh_pool_gauges(self) -> None:
+        self._streams.set(self.open_streams())
         pool = self._pool()
         if pool is None:
             return

@@ -30,6 +30,9 @@ from app.core.security_headers import SecurityHeaders
 # Never refused for overload: a probe that failed under load would get a busy pod restarted
 # or taken out of the load balancer, which makes the overload worse.
 NEVER_SHED = frozenset({"/healthz", "/readyz", METRICS_PATH})
+# Paths ending so are event streams (app/events): open for minutes or hours, they are neither
+# counted as in flight nor shed (SSE_MAX_STREAMS_PER_USER bounds them instead).
+LONG_LIVED_SUFFIX = "/events"
 OVERLOAD_RETRY_AFTER_SECONDS = 1
 ERROR_KEY = "app.refusal"
 
@@ -89,7 +92,9 @@ class RequestMiddleware:
             await send(message)
 
         limit = self.max_body_bytes
-        self.in_flight += 1
+        counted = not path.endswith(LONG_LIVED_SUFFIX)
+        if counted:
+            self.in_flight += 1
         try:
             if content_length is not None and (
                 not content_length.isdigit() or int(content_length) > limit
@@ -98,6 +103,7 @@ class RequestMiddleware:
                 await self.refuse(scope, receive, send_with_headers)
             elif (
                 self.max_concurrent_requests
+                and counted
                 and self.in_flight > self.max_concurrent_requests
                 and path not in NEVER_SHED
             ):
@@ -111,7 +117,8 @@ class RequestMiddleware:
             else:
                 await self.app(scope, _limited(receive, limit), send_with_headers)
         finally:
-            self.in_flight -= 1
+            if counted:
+                self.in_flight -= 1
             seconds = time.perf_counter() - started
             route = route_template(scope)
             method = scope["method"]

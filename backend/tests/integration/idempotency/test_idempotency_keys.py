@@ -227,7 +227,13 @@ async def test_expired_keys_are_swept_by_the_housekeeping(
     await client.post(API, json={"title": "t"}, headers=keyed("k"))
     database: Database = app_state(client).database
     housekeeping = Housekeeping(database, retention_jobs(Settings(_env_file=None)), 0, batch_size=2)
-    assert await housekeeping.run_once() == {"trash": 0, "tombstones": 0, "idempotency_keys": 3}
+    assert await housekeeping.run_once() == {
+        "trash": 0,
+        "tombstones": 0,
+        "idempotency_keys": 3,
+        "events": 0,
+        "event_streams": 0,
+    }
     left = await db.fetch("SELECT owner_id, key FROM idempotency_keys ORDER BY owner_id, key")
     assert [tuple(row) for row in left] == [("alice", "k"), ("bob", "live")]
 

@@ -296,7 +296,13 @@ async def test_the_sweep_works_in_batches(
     database: Database = app_state(client).database
     settings = Settings(_env_file=None, trash_retention_days=30)
     housekeeping = Housekeeping(database, retention_jobs(settings), 0, batch_size=2)
-    assert await housekeeping.run_once() == {"trash": 5, "tombstones": 0, "idempotency_keys": 0}
+    assert await housekeeping.run_once() == {
+        "trash": 5,
+        "tombstones": 0,
+        "idempotency_keys": 0,
+        "events": 0,
+        "event_streams": 0,
+    }
     assert await db.fetchval("SELECT count(*) FROM tasks") == 0
 
 
@@ -313,7 +319,13 @@ async def test_only_one_worker_sweeps_at_a_time(
         assert await db.fetchval("SELECT pg_try_advisory_xact_lock($1)", LOCK_KEY)
         assert await housekeeping.run_once() is None
         assert await task_row(task["id"]) is not None
-    assert await housekeeping.run_once() == {"trash": 1, "tombstones": 0, "idempotency_keys": 0}
+    assert await housekeeping.run_once() == {
+        "trash": 1,
+        "tombstones": 0,
+        "idempotency_keys": 0,
+        "events": 0,
+        "event_streams": 0,
+    }
     assert await task_row(task["id"]) is None
 
 
