@@ -256,6 +256,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/{user_id}/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Live events of the caller's tasks (Server-Sent Events)
+         * @description A `text/event-stream` of every event committed after the response starts: `task.created`, `task.updated`, `task.deleted`, `task.restored` and `task.purged`. Reconnect with `Last-Event-ID` (or `?since=` a change-feed cursor) to first receive what was missed; a point no longer kept gets one `reset` event (sync from the change feed). See docs/events.md.
+         */
+        get: operations["stream_events_api_v1__user_id__events_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -2379,6 +2399,82 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait. */
                     "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    stream_events_api_v1__user_id__events_get: {
+        parameters: {
+            query?: {
+                /** @description Resume after this change-feed cursor. */
+                since?: string | null;
+            };
+            header?: {
+                /** @description Resume after this event id. */
+                "Last-Event-ID"?: string | null;
+            };
+            path: {
+                /** @description The identity provider's user id (the token's `sub`). */
+                user_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description `text/event-stream`: each event as `id:`, `event:` (its type) and `data:` (the event JSON, see docs/events.md); comment lines keep the stream open. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/event-stream": string;
+                };
+            };
+            /** @description Missing, malformed, expired or untrusted token. */
+            401: {
+                headers: {
+                    /** @description `Bearer` */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The path's user id is not the token's subject. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid input, including a malformed Idempotency-Key, or an Idempotency-Key reused with a different body (`idempotency_key_reused`); nothing was changed. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The user already has SSE_MAX_STREAMS_PER_USER streams open (`too_many_streams`), or the rate limit. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The server is shutting down or cannot listen for changes (`events_unavailable`), or the database is unavailable; retry. */
+            503: {
+                headers: {
                     [name: string]: unknown;
                 };
                 content: {

@@ -4,6 +4,7 @@ writes run, delivery across processes (LISTEN/NOTIFY), the per-user stream limit
 instances, and isolation between users."""
 
 import asyncio
+import signal
 import time
 import uuid
 from collections.abc import Iterator
@@ -242,3 +243,26 @@ async def test_a_stream_never_sees_another_users_events(
     async with httpx.AsyncClient(base_url=first.base_url, timeout=HANG_SECONDS) as http:
         response = await http.get(f"/api/v1/{alice}/events", headers=auth(bob))
     assert response.status_code == 403
+
+
+async def test_sigterm_ends_streams_cleanly_and_a_quiet_stream_gets_keep_alives(
+    app_database_url: str, database_url: str
+) -> None:
+    user = new_user()
+    settings = {"SSE_KEEPALIVE_SECONDS": "0.2", "SHUTDOWN_GRACE_SECONDS": "120"}
+    with served_app(app_database_url, database_url, **settings) as app:
+        async with open_stream(app.base_url, user) as stream:
+
+            async def kept_alive() -> bool:
+                return "keep-alive" in stream.comments
+
+            reader = asyncio.create_task(stream.until_end())
+            await wait_for("a keep-alive comment", kept_alive, HANG_SECONDS)
+            started = time.monotonic()
+            app.process.send_signal(signal.SIGTERM)
+            # Long before the grace period: the stream was ended, not cut when it ran out.
+            assert await reader == []
+            ended = time.monotonic() - started
+        await asyncio.to_thread(app.process.wait, HANG_SECONDS)
+    assert app.process.returncode == 0, app.output()
+    print(f"stream ended {ended:.2f}s after SIGTERM")
