@@ -48,18 +48,28 @@ unmourned AS (
 SELECT * FROM restored
 """
 
-_REMOVE = f"DELETE FROM tasks WHERE id = $1 AND owner_id = $2 AND {TRASHED}"
+# Removing for good emits a `task.purged` event (the outbox trigger, migration 0007), which is
+# numbered under the owner's row lock like every change: the owner's row is locked before the
+# task's, the order of every other writer, so that the two cannot deadlock.
+_REMOVE = f"""
+WITH owner AS (SELECT id FROM users WHERE id = $2 FOR UPDATE)
+DELETE FROM tasks WHERE id = $1 AND owner_id = (SELECT id FROM owner) AND {TRASHED}
+"""
 
-# The oldest expired first, a batch at a time; rows a restore is changing are skipped
-# (the next sweep sees them again if they are still there).
+# The oldest expired first, a batch at a time. Their owners' rows are locked first (each
+# purge emits an event numbered under that lock, see _REMOVE): owners busy writing are
+# skipped, as are rows a restore is changing; the next sweep sees them again.
+_EXPIRED = f"{TRASHED} AND deleted_at < now() - make_interval(days => $1)"
 _PURGE_EXPIRED = f"""
-DELETE FROM tasks WHERE id IN (
-    SELECT id FROM tasks
-    WHERE {TRASHED} AND deleted_at < now() - make_interval(days => $1)
-    ORDER BY deleted_at
-    LIMIT $2
-    FOR UPDATE SKIP LOCKED
+WITH doomed AS MATERIALIZED (
+    SELECT id, owner_id FROM tasks WHERE {_EXPIRED} ORDER BY deleted_at LIMIT $2
+),
+owners AS MATERIALIZED (
+    SELECT id FROM users WHERE id IN (SELECT owner_id FROM doomed)
+    ORDER BY id FOR UPDATE SKIP LOCKED
 )
+DELETE FROM tasks
+WHERE id IN (SELECT id FROM doomed) AND owner_id IN (SELECT id FROM owners) AND {_EXPIRED}
 """
 
 
