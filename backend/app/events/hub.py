@@ -26,6 +26,8 @@ from app.events.service import renew_streams
 
 logger = logging.getLogger("app.events")
 
+# How the LISTEN connection names itself to PostgreSQL (pg_stat_activity).
+LISTEN_APPLICATION_NAME = "todo-backend-listen"
 _RECONNECT_DELAYS = (0.1, 0.5, 1.0, 2.0, 5.0)
 # How often the LISTEN connection is checked with a round trip (a half-open TCP connection
 # would otherwise go unnoticed).
@@ -116,7 +118,11 @@ class EventHub:
         while True:
             lost = asyncio.Event()
             try:
-                conn = await asyncpg.connect(self._dsn, timeout=10)
+                conn = await asyncpg.connect(
+                    self._dsn,
+                    timeout=10,
+                    server_settings={"application_name": LISTEN_APPLICATION_NAME},
+                )
             except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
                 delay = _RECONNECT_DELAYS[min(attempt, len(_RECONNECT_DELAYS) - 1)]
                 attempt += 1

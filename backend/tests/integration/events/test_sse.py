@@ -10,9 +10,12 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 
+from app.core.database import parse_database_url
+from app.events.hub import LISTEN_APPLICATION_NAME
 from app.sync.cursor import decode
 from tests.conftest import auth
 from tests.integration.events.sse import HANG_SECONDS, open_stream
@@ -266,3 +269,36 @@ async def test_sigterm_ends_streams_cleanly_and_a_quiet_stream_gets_keep_alives(
         await asyncio.to_thread(app.process.wait, HANG_SECONDS)
     assert app.process.returncode == 0, app.output()
     print(f"stream ended {ended:.2f}s after SIGTERM")
+
+
+async def test_a_dropped_listen_connection_is_made_again_and_nothing_is_missed(
+    pair: tuple[ServedApp, ServedApp], database_url: str
+) -> None:
+    first, second = pair
+    user = new_user()
+    admin = await asyncpg.connect(parse_database_url(database_url).dsn)
+    try:
+        async with open_stream(second.base_url, user) as stream:
+            # Every instance's LISTEN connection dies; a change commits while they are gone.
+            await admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE application_name = $1 AND datname = current_database()",
+                LISTEN_APPLICATION_NAME,
+            )
+            during = await api(first.base_url, "POST", "/tasks", user, json={"title": "during"})
+            # The keep-alive is minutes away: only the reconnection's re-read brings it.
+            assert (await stream.next()).data["data"] == during.json()
+
+            async def listening_again() -> bool:
+                count: int = await admin.fetchval(
+                    "SELECT count(*) FROM pg_stat_activity "
+                    "WHERE application_name = $1 AND datname = current_database()",
+                    LISTEN_APPLICATION_NAME,
+                )
+                return count == 2
+
+            await wait_for("both instances LISTEN again", listening_again, HANG_SECONDS)
+            after = await api(first.base_url, "POST", "/tasks", user, json={"title": "after"})
+            assert (await stream.next()).data["data"] == after.json()
+    finally:
+        await admin.close()
