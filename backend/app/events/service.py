@@ -17,6 +17,7 @@ from app.core.database import Database, PooledConnection, Queries
 from app.core.errors import ApiError
 from app.events.fields import EVENT_ID_PREFIX
 from app.sync.cursor import Cursor, decode, encode, epoch_of
+from app.users.service import forget_user, store_user
 
 # Events read per query while catching a stream up.
 PAGE_SIZE = 500
@@ -139,7 +140,11 @@ async def open_stream(
         async with raw.transaction():
             owner = await raw.fetchrow(_LOCK_OWNER, owner_id)
             if owner is None:
-                raise ApiError(404, "user_not_found", "The account no longer exists.")
+                # Erased since this process provisioned it: a new, empty account.
+                forget_user(owner_id)
+                await store_user(raw, owner_id, None)
+                owner = await raw.fetchrow(_LOCK_OWNER, owner_id)
+                assert owner is not None
             if await raw.fetchval(_LIVE_STREAMS, owner_id) >= max_streams:
                 raise TooManyStreams(max_streams)
             await raw.execute(_ADD_STREAM, stream_id, owner_id, lease_seconds)

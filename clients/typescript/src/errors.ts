@@ -32,13 +32,16 @@ export type ErrorCode =
   | "idempotency_key_reused"
   | "unknown_ref"
   | "duplicate_ref"
+  | "invalid_event_id"
   // 428, 429
   | "precondition_required"
   | "rate_limited"
+  | "too_many_streams"
   // 5xx
   | "database_unavailable"
   | "overloaded"
   | "identity_provider_unavailable"
+  | "events_unavailable"
   | "service_unavailable"
   | "internal_error"
   | "error"
