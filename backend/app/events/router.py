@@ -34,7 +34,10 @@ _STREAM_RESPONSES: dict[int | str, dict[str, Any]] = {
     429: {
         "model": ErrorBody,
         "description": "The user already has SSE_MAX_STREAMS_PER_USER streams open "
-        "(`too_many_streams`), or the rate limit.",
+        "(`too_many_streams`), or too many requests for this user (`rate_limited`).",
+        "headers": {
+            "Retry-After": {"description": "Seconds to wait.", "schema": {"type": "integer"}}
+        },
     },
     503: {
         "model": ErrorBody,

@@ -2463,9 +2463,11 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The user already has SSE_MAX_STREAMS_PER_USER streams open (`too_many_streams`), or the rate limit. */
+            /** @description The user already has SSE_MAX_STREAMS_PER_USER streams open (`too_many_streams`), or too many requests for this user (`rate_limited`). */
             429: {
                 headers: {
+                    /** @description Seconds to wait. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {

@@ -76,7 +76,15 @@ def test_upgrade_downgrade_and_upgrade_again_from_empty(fresh_database_url: str)
     command.upgrade(config, "head")
     up = asyncio.run(_schema(fresh_database_url))
     # never a table named "user"
-    assert up.tables == ["alembic_version", "idempotency_keys", "tasks", "tombstones", "users"]
+    assert up.tables == [
+        "alembic_version",
+        "event_streams",
+        "events",
+        "idempotency_keys",
+        "tasks",
+        "tombstones",
+        "users",
+    ]
     assert up.version is not None
     [index] = up.list_index
     assert "(owner_id, created_at DESC, id DESC)" in index
