@@ -17,7 +17,7 @@ from app.core.database import Database, PooledConnection, Queries
 from app.core.errors import ApiError
 from app.events.fields import EVENT_ID_PREFIX
 from app.sync.cursor import Cursor, decode, encode, epoch_of
-from app.users.service import forget_user, store_user
+from app.tasks.service import provision_owner
 
 # Events read per query while catching a stream up.
 PAGE_SIZE = 500
@@ -141,8 +141,7 @@ async def open_stream(
             owner = await raw.fetchrow(_LOCK_OWNER, owner_id)
             if owner is None:
                 # Erased since this process provisioned it: a new, empty account.
-                forget_user(owner_id)
-                await store_user(raw, owner_id, None)
+                await provision_owner(raw, owner_id)
                 owner = await raw.fetchrow(_LOCK_OWNER, owner_id)
                 assert owner is not None
             if await raw.fetchval(_LIVE_STREAMS, owner_id) >= max_streams:
