@@ -123,7 +123,7 @@ class EventHub:
                     timeout=10,
                     server_settings={"application_name": LISTEN_APPLICATION_NAME},
                 )
-            except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
+            except Exception as exc:  # whatever it was, try again later
                 delay = _RECONNECT_DELAYS[min(attempt, len(_RECONNECT_DELAYS) - 1)]
                 attempt += 1
                 logger.warning("event LISTEN connection failed (%s); retrying", exc)
@@ -144,13 +144,15 @@ class EventHub:
                     if not lost.is_set():
                         async with asyncio.timeout(_PROBE_SECONDS):
                             await conn.fetchval("SELECT 1")
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
+            except Exception as exc:  # whatever it was, listen again
                 logger.warning("event LISTEN connection lost (%s); reconnecting", exc)
+            else:
+                logger.warning("event LISTEN connection closed; reconnecting")
             finally:
                 self._listening.clear()
                 self._conn = None
                 conn.terminate()
-            logger.warning("event LISTEN connection closed; reconnecting")
+            await asyncio.sleep(_RECONNECT_DELAYS[0])
 
     def _notified(self, _conn: Any, _pid: int, _channel: str, owner_id: object) -> None:
         self._wake(str(owner_id))
