@@ -53,13 +53,17 @@ SHAPES: list[tuple[str, ListQuery, str | None, bool]] = [
     ("q", ListQuery(search="buy thing 12"), "ix_tasks_search_keys", False),
     ("q prefix", ListQuery(search="b"), "ix_tasks_search_keys", False),
     ("overdue", ListQuery(overdue=True, sort="due_at"), "ix_tasks_owner_due", False),
+    # The range holds about 75 of the user's tasks: reading them in the index's order and
+    # sorting them after a bitmap scan of the same range cost the planner nearly the same, and
+    # which one it picks moved with the statistics of the run (it sorted once behind
+    # PgBouncer). Either reads the range from the index, which is what is checked.
     (
         "due range",
         ListQuery(
             due_after=NOW - timedelta(days=1), due_before=NOW + timedelta(days=3), sort="due_at"
         ),
         "ix_tasks_owner_due",
-        True,
+        False,
     ),
 ]
 
