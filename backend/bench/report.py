@@ -94,10 +94,11 @@ def _ratio(value: float, reference: float) -> str:
     return f"{value / reference:.2f}" if reference else "n/a"
 
 
-def _cpu_per_request(measured: "Measured", name: str) -> str:
-    # What a request costs the app, whatever else ran: robust when the machine is shared.
+def _cpu_ms(measured: "Measured", name: str) -> float:
+    """What a request costs the app's CPU, in ms, whatever else ran: robust when the machine
+    is shared."""
     rps = measured.results[name].rps
-    return f"{1000 * measured.app_cpu[name] / rps:.2f}" if rps else "n/a"
+    return 1000 * measured.app_cpu[name] / rps if rps else float("inf")
 
 
 def _rows(product: "Measured", ceiling: "Measured", floor: "Measured") -> list[str]:
@@ -125,15 +126,10 @@ def _rows(product: "Measured", ceiling: "Measured", floor: "Measured") -> list[s
                 f"| {_socket_errors(current)} "
                 f"| {measured.peak_rss_mb[name]:.0f} MB | {measured.app_cpu[name]:.2f} / "
                 f"{measured.db_cpu[name]:.2f} / {measured.wrk_cpu[name]:.2f} / "
-                f"{measured.other_cpu[name]:.2f} | {_cpu_per_request(measured, name)} "
+                f"{measured.other_cpu[name]:.2f} | {_cpu_ms(measured, name):.2f} "
                 f"| {rps_ratio} | {p99_ratio} |"
             )
     return rows
-
-
-def _cpu_ms(measured: "Measured", name: str) -> float:
-    rps = measured.results[name].rps
-    return 1000 * measured.app_cpu[name] / rps if rps else float("inf")
 
 
 def _targets(
