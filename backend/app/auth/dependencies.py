@@ -61,6 +61,13 @@ async def current_user_id(
     task request. `bearer_scheme` stays a dependency because it is what declares the security
     scheme in the OpenAPI schema.
     """
+    return await authenticate(request, user_id, credentials)
+
+
+async def authenticate(
+    request: Request, user_id: str, credentials: HTTPAuthorizationCredentials | None
+) -> str:
+    """`current_user_id`'s checks, for direct resolvers (app.core.direct_routes) too."""
     state = request.app.state
     claims = await verified_claims(state.token_verifier, credentials)
     record_caller(request, claims.sub)
@@ -73,3 +80,8 @@ async def current_user_id(
 
 
 CurrentUserId = Annotated[str, Depends(current_user_id)]
+
+
+async def bearer_credentials(request: Request) -> HTTPAuthorizationCredentials | None:
+    """What `bearer_scheme` gives a dependency, read without FastAPI's dependency solving."""
+    return await bearer_scheme(request)

@@ -5,11 +5,12 @@ from fastapi import APIRouter, Body, Response, status
 
 from app.auth.dependencies import CurrentUserId
 from app.core.database import DatabaseDep
+from app.core.direct_routes import DirectRoute, resolved_directly
 from app.core.errors import ErrorBody
 from app.core.json_response import JSONBytesResponse
 from app.idempotency.dependencies import IDEMPOTENCY_KEY_PARAMETER, REPLAYED_HEADER, IdempotencyDep
 from app.idempotency.service import Executor
-from app.tasks import service
+from app.tasks import direct_resolvers, service
 from app.tasks.dependencies import (
     IF_MATCH_PARAMETER,
     IF_NONE_MATCH_PARAMETER,
@@ -80,7 +81,12 @@ def task_ok(description: str = "The task.") -> dict[int | str, dict[str, Any]]:
     return {200: {"description": description, "headers": ETAG_HEADER}}
 
 
-router = APIRouter(prefix="/api/v1/{user_id}/tasks", tags=["tasks"], responses=COMMON_ERRORS)
+router = APIRouter(
+    prefix="/api/v1/{user_id}/tasks",
+    tags=["tasks"],
+    responses=COMMON_ERRORS,
+    route_class=DirectRoute,
+)
 
 
 @router.get(
@@ -90,6 +96,7 @@ router = APIRouter(prefix="/api/v1/{user_id}/tasks", tags=["tasks"], responses=C
     description="Every filter given must hold, and `total` counts every task that matches.",
     openapi_extra={"parameters": LIST_PARAMETERS},
 )
+@resolved_directly(direct_resolvers.list_tasks)
 async def list_tasks(user_id: CurrentUserId, db: DatabaseDep, page: ListPageDep) -> Response:
     limit, offset = page.limit, page.offset
     found = await service.list_tasks(db, user_id, page.to_query(), limit=limit, offset=offset)
@@ -122,6 +129,7 @@ async def list_tasks(user_id: CurrentUserId, db: DatabaseDep, page: ListPageDep)
     },
     openapi_extra={"parameters": [IDEMPOTENCY_KEY_PARAMETER]},
 )
+@resolved_directly(direct_resolvers.create_task)
 async def create_task(
     body: TaskCreate, user_id: CurrentUserId, idempotency: IdempotencyDep
 ) -> Response:
@@ -147,6 +155,7 @@ async def create_task(
     summary="Get one task",
     openapi_extra={"parameters": [IF_NONE_MATCH_PARAMETER]},
 )
+@resolved_directly(direct_resolvers.get_task)
 async def get_task(task: OwnTask, if_none_match: IfNoneMatch) -> Response:
     if if_none_match is not None and if_none_match.matches_weakly(str(task["version"])):
         return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers={"ETag": task_etag(task)})
@@ -192,6 +201,7 @@ async def replace_task(
     summary="Change some fields of a task",
     openapi_extra={"parameters": [IF_MATCH_PARAMETER]},
 )
+@resolved_directly(direct_resolvers.update_task)
 async def update_task(
     task_id: TaskIdPath,
     body: TaskUpdate,
@@ -216,6 +226,7 @@ async def update_task(
     summary="Set or toggle completion",
     openapi_extra={"parameters": [IF_MATCH_PARAMETER]},
 )
+@resolved_directly(direct_resolvers.complete_task)
 async def complete_task(
     task_id: TaskIdPath,
     user_id: CurrentUserId,
@@ -236,6 +247,7 @@ async def complete_task(
     description="It can be restored from the trash until the trash empties itself.",
     openapi_extra={"parameters": [IF_MATCH_PARAMETER]},
 )
+@resolved_directly(direct_resolvers.delete_task)
 async def delete_task(
     task_id: TaskIdPath, user_id: CurrentUserId, db: DatabaseDep, if_versions: IfMatchVersions
 ) -> Response:
