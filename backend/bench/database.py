@@ -2,6 +2,8 @@
 
 import asyncio
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -218,7 +220,8 @@ CREATED_TITLE = "Benchmark task"
 async def _created_count(url: str) -> int:
     conn = await asyncpg.connect(parse_database_url(url).dsn)
     try:
-        # Trashed ones included: the mix deletes some of what it created (to the trash).
+        # Trashed ones included: the mix and the writes delete some of what they created
+        # (to the trash).
         count: int = await conn.fetchval(
             "SELECT count(*) FROM tasks WHERE title = $1", CREATED_TITLE
         )
@@ -230,3 +233,56 @@ async def _created_count(url: str) -> int:
 def created_count(url: str) -> int:
     """Tasks the benchmark's creates have stored so far, for checking that none was lost."""
     return asyncio.run(_created_count(url))
+
+
+async def _last_event_id(url: str) -> int:
+    conn = await asyncpg.connect(parse_database_url(url).dsn)
+    try:
+        last: int = await conn.fetchval("SELECT coalesce(max(id), 0) FROM events")
+        return last
+    finally:
+        await conn.close()
+
+
+def last_event_id(url: str) -> int:
+    """The outbox's newest event id: what a run added to it is the difference."""
+    return asyncio.run(_last_event_id(url))
+
+
+# The triggers that do the outbox's work in the statement of every task change. The write
+# comparison disables them to measure the API as it was before the outbox; a name absent from
+# the database is skipped, so this can name the triggers of migrations not applied yet.
+OUTBOX_TRIGGERS = ("tasks_outbox", "tasks_reminder_schedule")
+
+_ENABLED_OUTBOX_TRIGGERS = """
+SELECT tgname FROM pg_trigger
+WHERE tgrelid = 'tasks'::regclass AND NOT tgisinternal AND tgenabled <> 'D'
+  AND tgname = ANY($1::text[])
+ORDER BY tgname
+"""
+
+
+async def _set_triggers(url: str, names: tuple[str, ...] | None, enabled: bool) -> tuple[str, ...]:
+    conn = await asyncpg.connect(parse_database_url(url).dsn)
+    try:
+        async with conn.transaction():
+            if names is None:
+                rows = await conn.fetch(_ENABLED_OUTBOX_TRIGGERS, list(OUTBOX_TRIGGERS))
+                names = tuple(row["tgname"] for row in rows)
+            for name in names:
+                action = "ENABLE" if enabled else "DISABLE"
+                await conn.execute(f'ALTER TABLE tasks {action} TRIGGER "{name}"')
+        return names
+    finally:
+        await conn.close()
+
+
+@contextmanager
+def outbox_disabled(url: str) -> Iterator[tuple[str, ...]]:
+    """The enabled outbox triggers disabled (their names yielded), and enabled again whatever
+    happens meanwhile: a failed run never leaves the database without its outbox."""
+    disabled = asyncio.run(_set_triggers(url, None, enabled=False))
+    try:
+        yield disabled
+    finally:
+        asyncio.run(_set_triggers(url, disabled, enabled=True))

@@ -15,9 +15,11 @@ SCRIPT = Path(__file__).resolve().parent / "lua" / "todo.lua"
 @dataclass(frozen=True)
 class Scenario:
     name: str
-    mode: str  # "list" or "mix"
+    mode: str  # "list", "mix" or "writes"
     connections: int
     think_ms: int  # 0 = closed loop
+    # False: the outbox's triggers are disabled for the run (bench/database.py OUTBOX_TRIGGERS).
+    outbox: bool = True
 
     @property
     def offered_per_second(self) -> float | None:
@@ -55,7 +57,7 @@ class Result:
 
     @property
     def shed(self) -> int:
-        """Requests refused with 503 for overload (counted in the mix scenarios only)."""
+        """Requests refused with 503 for overload (counted in the mix and writes scenarios)."""
         return self.statuses.get("503", 0)
 
     @property

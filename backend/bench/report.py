@@ -32,6 +32,15 @@ THROUGHPUT_SHARE = 0.75  # closed loop: at least this share of the ceiling's req
 PEOPLE_P99_MS = 200.0  # users-1000
 PEOPLE_ANSWERED = 0.95
 OVERLOAD_P99_MS = 500.0  # users-2000, answered requests
+# Writes with the outbox: the product's share of the ceiling's req/s (the ceiling as before the
+# outbox) at least this fraction of its share with the outbox off.
+WRITES_KEPT = 0.85
+# The write comparison's scenarios: the writes alone, with the outbox and without it.
+WRITES = "saturation-writes"
+WRITES_OUTBOX_OFF = "saturation-writes, outbox off"
+# The ceiling a product scenario is compared with: the ceiling runs the writes only as it was
+# before the outbox.
+_CEILING_OF = {WRITES: WRITES_OUTBOX_OFF}
 
 
 @dataclass(frozen=True)
@@ -48,7 +57,7 @@ class Context:
 def one_line(app: str, result: Result, rss_mb: float) -> str:
     share = result.answered_share
     return (
-        f"  {app:8} {result.scenario.name:22} {result.ok_rps:8.0f} req/s"
+        f"  {app:8} {result.scenario.name:29} {result.ok_rps:8.0f} req/s"
         + (f" ({share:.0%} of offered)" if share is not None else "")
         + f"  p50 {result.p50_ms:.1f}  p99 {result.p99_ms:.1f}  max {result.max_ms:.0f} ms"
         f"  non-2xx {result.non_2xx}  socket errors {sum(result.socket_errors.values())}"
@@ -94,11 +103,12 @@ def _ratio(value: float, reference: float) -> str:
     return f"{value / reference:.2f}" if reference else "n/a"
 
 
-def _cpu_ms(measured: "Measured", name: str) -> float:
-    """What a request costs the app's CPU, in ms, whatever else ran: robust when the machine
-    is shared."""
+def _cpu_ms(measured: "Measured", name: str, *, database: bool = False) -> float:
+    """What a request costs the app's CPU (or the database's), in ms, whatever else ran:
+    robust when the machine is shared."""
     rps = measured.results[name].rps
-    return 1000 * measured.app_cpu[name] / rps if rps else float("inf")
+    cores = (measured.db_cpu if database else measured.app_cpu)[name]
+    return 1000 * cores / rps if rps else float("inf")
 
 
 def _rows(product: "Measured", ceiling: "Measured", floor: "Measured") -> list[str]:
@@ -114,7 +124,11 @@ def _rows(product: "Measured", ceiling: "Measured", floor: "Measured") -> list[s
             current = measured.results.get(name)
             if current is None:
                 continue
-            reference = ceiling.results.get(name) if measured is not ceiling else None
+            reference = (
+                ceiling.results.get(_CEILING_OF.get(name, name))
+                if measured is not ceiling
+                else None
+            )
             share = current.answered_share
             rps_ratio = _ratio(current.ok_rps, reference.ok_rps) if reference else ""
             p99_ratio = _ratio(current.p99_ms, reference.p99_ms) if reference else ""
@@ -176,6 +190,7 @@ def _targets(
                     ratio >= THROUGHPUT_SHARE if met else None,
                 )
             )
+    targets += _writes_target(product, ceiling)
     people, raw_people = product.results.get("users-1000"), ceiling.results.get("users-1000")
     if people is not None and raw_people is not None:
         share = people.answered_share or 0.0
@@ -213,7 +228,7 @@ def _targets(
         targets.append(
             (
                 "no acknowledged write lost (creates answered 201 <= tasks they stored, every "
-                "mix scenario)",
+                "mix and writes scenario)",
                 "; ".join(lost),
                 all(
                     stored >= acknowledged
@@ -243,6 +258,41 @@ def _targets(
         )
     )
     return targets
+
+
+def _writes_target(product: "Measured", ceiling: "Measured") -> list[tuple[str, str, bool]]:
+    """The outbox's cost on writes: the product's share of the ceiling (outbox off) with its
+    outbox, against the same share with the outbox off, in the same run."""
+    with_outbox = product.results.get(WRITES)
+    without = product.results.get(WRITES_OUTBOX_OFF)
+    raw = ceiling.results.get(WRITES_OUTBOX_OFF)
+    if with_outbox is None or without is None or raw is None:
+        return []
+    share_on = with_outbox.ok_rps / raw.ok_rps if raw.ok_rps else 0.0
+    share_off = without.ok_rps / raw.ok_rps if raw.ok_rps else 0.0
+    kept = share_on / share_off if share_off else 0.0
+    cpu = "; ".join(
+        f"{label} {_cpu_ms(measured, name):.2f} / {_cpu_ms(measured, name, database=True):.2f}"
+        for label, measured, name in (
+            ("product", product, WRITES),
+            ("product, outbox off", product, WRITES_OUTBOX_OFF),
+            ("ceiling, outbox off", ceiling, WRITES_OUTBOX_OFF),
+        )
+    )
+    disabled = ", ".join(product.outbox_off.get(WRITES_OUTBOX_OFF, ())) or "none"
+    events = f"{product.events.get(WRITES, 0)} and {product.events.get(WRITES_OUTBOX_OFF, 0)}"
+    return [
+        (
+            f"{WRITES}: the product's req/s against the ceiling's (outbox off) with the outbox "
+            f">= {WRITES_KEPT:.0%} of what it is with the outbox off",
+            f"with the outbox {with_outbox.ok_rps:,.0f} vs {raw.ok_rps:,.0f} req/s = "
+            f"{share_on:.0%}; outbox off {without.ok_rps:,.0f} vs {raw.ok_rps:,.0f} req/s = "
+            f"{share_off:.0%}; {share_on:.0%} / {share_off:.0%} = {kept:.0%}. App / DB CPU ms "
+            f"per request: {cpu}. Outbox off: {disabled} disabled; events written with and "
+            f"without the outbox: {events}",
+            kept >= WRITES_KEPT,
+        )
+    ]
 
 
 def markdown(
@@ -285,7 +335,10 @@ def markdown(
         if result.non_2xx and any(not code.startswith("2") for code in result.statuses)
     ]
     if failures:
-        lines += ["", "Statuses where some were not 2xx (mix scenarios count every status): "]
+        lines += [
+            "",
+            "Statuses where some were not 2xx (mix and writes scenarios count every status): ",
+        ]
         lines += [f"- {failure}" for failure in failures]
     if large is not None and context.large_scale is not None:
         big = large.results[probe.name]
@@ -429,13 +482,39 @@ def explain(url: str, owner: str, task_id: str) -> dict[str, str]:
 
 
 def smoke_verdict(product: "Measured", ceiling: "Measured", floor: "Measured") -> int:
-    """The smoke passes when every scenario answered requests and nothing failed."""
+    """The smoke passes when every scenario answered requests and nothing failed, no
+    acknowledged write was lost, and the write comparison ran its three runs, the outbox off
+    in the two meant to be without it and on in the other."""
     failures = [
         f"{measured.app} {name}: {result.requests} requests, {result.errors} errors"
         for measured in (product, ceiling, floor)
         for name, result in measured.results.items()
-        if result.requests == 0 or result.errors
+        if result.requests == result.non_2xx or result.errors
     ]
+    failures += [
+        f"{measured.app} {name}: {acknowledged} writes acknowledged, {stored} stored"
+        for measured in (product, ceiling, floor)
+        for name, (acknowledged, stored) in measured.writes.items()
+        if stored < acknowledged
+    ]
+    for measured, name in (
+        (product, WRITES),
+        (product, WRITES_OUTBOX_OFF),
+        (ceiling, WRITES_OUTBOX_OFF),
+    ):
+        outbox_on = name == WRITES
+        if name not in measured.results:
+            failures.append(f"{measured.app} {name}: not run")
+            continue
+        if not measured.writes[name][0]:
+            failures.append(f"{measured.app} {name}: no create acknowledged")
+        if not outbox_on and not measured.outbox_off.get(name):
+            failures.append(f"{measured.app} {name}: no outbox trigger was disabled")
+        if outbox_on != bool(measured.events.get(name)):
+            failures.append(
+                f"{measured.app} {name}: {measured.events.get(name, 0)} events written with "
+                f"the outbox {'on' if outbox_on else 'off'}"
+            )
     for failure in failures:
         print("bench smoke FAILED:", failure)
     if not failures:

@@ -15,6 +15,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -53,8 +54,12 @@ class Measured:
     wrk_cpu: dict[str, float] = field(default_factory=dict)
     # Cores busy with anything else on the machine (other jobs): the run's noise floor.
     other_cpu: dict[str, float] = field(default_factory=dict)
-    # Mix scenarios: creates answered 201, and tasks those creates stored in the database.
+    # Mix and writes scenarios: creates answered 201, and tasks those creates stored.
     writes: dict[str, tuple[int, int]] = field(default_factory=dict)
+    # Writes scenarios: events the run added to the outbox.
+    events: dict[str, int] = field(default_factory=dict)
+    # Scenarios run with the outbox off: the triggers that were disabled.
+    outbox_off: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 def busy_cpu_seconds() -> float:
@@ -148,17 +153,28 @@ def _run_scenario(
     duration_s: int,
     database_url: str,
 ) -> None:
-    counts_writes = scenario.mode == "mix"
+    counts_writes = scenario.mode in ("mix", "writes")
+    counts_events = scenario.mode == "writes"
     created_before = database.created_count(database_url) if counts_writes else 0
-    served.sampler.reset()
-    busy_before = busy_cpu_seconds()
-    result = run_wrk(served.url, scenario, data_file, duration_s)
-    busy = busy_cpu_seconds() - busy_before
+    events_before = database.last_event_id(database_url) if counts_events else 0
+    outbox: AbstractContextManager[tuple[str, ...]] = (
+        nullcontext(()) if scenario.outbox else database.outbox_disabled(database_url)
+    )
+    with outbox as disabled:
+        if not scenario.outbox:
+            measured.outbox_off[scenario.name] = disabled
+            log(f"{measured.app}: outbox triggers disabled for {scenario.name}: {disabled}")
+        served.sampler.reset()
+        busy_before = busy_cpu_seconds()
+        result = run_wrk(served.url, scenario, data_file, duration_s)
+        busy = busy_cpu_seconds() - busy_before
     if counts_writes:
         # Creates still in flight when wrk stops are stored but never counted as answered,
         # so stored >= acknowledged; fewer stored than acknowledged would be a lost write.
         stored = database.created_count(database_url) - created_before
         measured.writes[scenario.name] = (result.statuses.get("201", 0), stored)
+    if counts_events:
+        measured.events[scenario.name] = database.last_event_id(database_url) - events_before
     workers_usage, db_usage = served.sampler.snapshot()
     name = scenario.name
     measured.results[name] = result
@@ -212,6 +228,13 @@ def main(argv: list[str] | None = None) -> int:
         Scenario("saturation-list", "list", args.saturation, 0),
         Scenario("saturation-mix", "mix", args.saturation, 0),
     ]
+    # The outbox's cost on writes (docs/performance.md): the product without and with its
+    # outbox, and the ceiling as it was before the outbox, back to back (the order of
+    # `scenarios` x apps; the outbox-off runs first, so that the product with its outbox sees
+    # the most grown tables). The other scenarios' ceiling keeps the trigger: the same work.
+    writes_off = Scenario(report.WRITES_OUTBOX_OFF, "writes", args.saturation, 0, outbox=False)
+    writes = Scenario(report.WRITES, "writes", args.saturation, 0)
+    scenarios += [writes_off, writes]
     # Compared across scales, so at a load both can serve: an overloaded server's p99 is
     # its queue, not the query.
     scale_probe = Scenario(f"users-{args.probe_users}-list", "list", args.probe_users, THINK_MS)
@@ -239,13 +262,21 @@ def main(argv: list[str] | None = None) -> int:
         }
         # The list-only probe is compared across scales; the smoke has only one scale.
         probes = [] if args.smoke else [scale_probe]
-        # The framework floor only where the ratios to the ceiling are targets: closed loop.
-        closed_loop = [scenario.name for scenario in scenarios if not scenario.think_ms]
+        # The framework floor only where the ratios to the ceiling are targets: closed loop,
+        # but for the write comparison, which is the product's against itself.
+        closed_loop = [
+            scenario.name
+            for scenario in scenarios
+            if not scenario.think_ms and scenario.mode != "writes"
+        ]
         product, ceiling, floor = measure(
             ["product", "ceiling", "floor"],
             scenarios,
             first_app_only=probes,
-            limited_to={"floor": closed_loop},
+            limited_to={
+                "floor": closed_loop,
+                "ceiling": [scenario.name for scenario in scenarios if scenario is not writes],
+            },
             **run_on,
             **common,
         )

@@ -3,8 +3,9 @@
 -- Environment (read when the script loads, because wrk decides whether a script has
 -- delay() and response() before it calls init()):
 --   BENCH_DATA      file with one line per user: "<user id>\t<token>\t<task id>,<task id>,..."
---   BENCH_MODE      "list" (the default page only) or "mix" (70/10/10/8/2; of the 70% lists,
---                   40 the default page and 30 filtered, searched or sorted)
+--   BENCH_MODE      "list" (the default page only), "mix" (70/10/10/8/2; of the 70% lists,
+--                   40 the default page and 30 filtered, searched or sorted) or "writes"
+--                   (the mix's writes alone, in its proportions: 10/8/2 of every 20)
 --   BENCH_THINK_MS  mean think time between a connection's requests; 0 = closed loop
 --
 -- wrk's Lua API has no per-connection state, so every request draws one of the users
@@ -40,7 +41,7 @@ function init(args)
   -- Distinct Lua states get distinct table addresses: a cheap per-thread seed.
   local address = tonumber(tostring({}):match("0x(%x+)"), 16) or 0
   math.randomseed(os.time() + address)
-  statuses = {}  -- global: status code -> count (mix mode), read back by done()
+  statuses = {}  -- global: status code -> count (mix and writes), read back by done()
   load_users()
 end
 
@@ -87,32 +88,50 @@ local function a_task(user)
   return user.base .. "/" .. user.tasks[math.random(#user.tasks)]
 end
 
-local function mixed(user)
-  local dice = math.random(100)
-  if dice <= 70 then
-    return list_of_mix(user, dice)
-  elseif dice <= 80 then
-    return wrk.format("GET", a_task(user), headers_for(user, false))
-  elseif dice <= 90 then
-    return wrk.format("POST", user.base, headers_for(user, true),
-      '{"title":"Benchmark task","description":"created under load"}')
+local function create(user)
+  return wrk.format("POST", user.base, headers_for(user, true),
+    '{"title":"Benchmark task","description":"created under load"}')
+end
+
+-- The mix's writes, dice 81..100 of its 100: 10 creates, 4 PATCH of the title or `completed`,
+-- 4 PATCH /complete, 2 deletes. A delete takes a task this thread created, so no request ever
+-- races for the same task; until there is one, `otherwise` makes the request.
+local function write_of_mix(user, dice, otherwise)
+  if dice <= 90 then
+    return create(user)
   elseif dice <= 94 then
     local body = (dice % 2 == 0) and '{"title":"Renamed under load"}' or '{"completed":true}'
     return wrk.format("PATCH", a_task(user), headers_for(user, true), body)
   elseif dice <= 98 then
     return wrk.format("PATCH", a_task(user) .. "/complete", headers_for(user, false))
   end
-  -- Delete only tasks this thread created, so no request ever races for the same task.
   local victim = table.remove(created)
   if victim == nil then
-    return list(user)
+    return otherwise(user)
   end
   return wrk.format("DELETE", victim[1].base .. "/" .. victim[2], headers_for(victim[1], false))
 end
 
-if mode == "mix" then
-  request = function()
-    return mixed(users[math.random(#users)])
+local function mixed(user)
+  local dice = math.random(100)
+  if dice <= 70 then
+    return list_of_mix(user, dice)
+  elseif dice <= 80 then
+    return wrk.format("GET", a_task(user), headers_for(user, false))
+  end
+  return write_of_mix(user, dice, list)
+end
+
+if mode == "mix" or mode == "writes" then
+  if mode == "mix" then
+    request = function()
+      return mixed(users[math.random(#users)])
+    end
+  else
+    -- No read at all: a delete with nothing of this thread's to delete yet creates instead.
+    request = function()
+      return write_of_mix(users[math.random(#users)], 80 + math.random(20), create)
+    end
   end
 
   response = function(status, headers, body)
