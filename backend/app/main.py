@@ -27,6 +27,7 @@ from app.events.router import router as events_router
 from app.events.service import purge_expired_events, purge_expired_streams
 from app.health.router import router as health_router
 from app.idempotency.service import purge_expired_keys
+from app.mcp.mount import mount_mcp
 from app.reminders.router import router as reminders_router
 from app.sync.router import router as sync_router
 from app.sync.service import purge_expired_tombstones
@@ -125,9 +126,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     ):
         app.include_router(router, responses=RATE_LIMITED_RESPONSES)
     if settings.mcp_enabled:
-        # Imported only when enabled: the MCP SDK is about 18 MB of every worker's memory.
-        from app.mcp.server import mount_mcp
-
         mount_mcp(app, settings)
     return app
 

@@ -7,12 +7,13 @@ then their user row. A 401 also names the protected resource metadata document (
 which tells a client where to get a token.
 """
 
+from collections.abc import Awaitable
+from typing import Protocol
 from urllib.parse import urlsplit
 
 from fastapi import FastAPI
 from fastapi.security import HTTPAuthorizationCredentials
 from fastapi.security.utils import get_authorization_scheme_param
-from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute
@@ -26,7 +27,7 @@ from app.core.database import Database
 from app.core.errors import ApiError, error_response
 from app.core.rate_limit import enforce_rate_limit
 from app.core.request_log import record_caller
-from app.mcp.tools import Caller
+from app.mcp.caller import Caller
 from app.users.service import ensure_user
 
 # Where the gate leaves the caller for the tool handlers (in the request's state).
@@ -86,13 +87,17 @@ def _challenge(exc: ApiError, resource: str) -> dict[str, str]:
     return headers
 
 
+class SessionHandler(Protocol):
+    def handle_request(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]: ...
+
+
 class McpGate:
     """The ASGI app at /mcp: authenticates, then hands the request to the SDK."""
 
-    def __init__(self, manager: StreamableHTTPSessionManager, settings: Settings) -> None:
-        self.manager = manager
+    def __init__(self, sessions: SessionHandler, settings: Settings) -> None:
+        self.sessions = sessions
         self.settings = settings
-        # Set when the app starts (see app.mcp.server.mount_mcp).
+        # Set when the app starts (see app.mcp.mount).
         self.verifier: TokenVerifier | None = None
         # The route serving this gate: FastAPI records only its own routes in the scope, and
         # the request log and metrics name requests by it (/mcp, not "unmatched").
@@ -112,7 +117,7 @@ class McpGate:
             await response(scope, receive, send)
             return
         scope.setdefault("state", {})[CALLER_STATE_KEY] = caller
-        await self.manager.handle_request(scope, receive, send)
+        await self.sessions.handle_request(scope, receive, send)
 
     async def _authenticate(self, request: Request) -> Caller:
         if self.verifier is None:

@@ -7,13 +7,10 @@ request (app.mcp.auth), and reaches the handlers through the request's state.
 
 import logging
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any
 
 import mcp_types as types
-from fastapi import FastAPI
 from mcp.server.context import ServerRequestContext
 from mcp.server.lowlevel import Server
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
@@ -22,15 +19,13 @@ from prometheus_client import Counter
 from starlette.requests import Request
 
 from app.core.body_limit import MAX_BODY_BYTES
-from app.core.config import Settings
 from app.core.metrics import Metrics
 from app.mcp import tools
-from app.mcp.auth import CALLER_STATE_KEY, McpGate, metadata_paths, protected_resource_metadata
-from app.mcp.auth import token_verifier_for_mcp as mcp_verifier
+from app.mcp.auth import CALLER_STATE_KEY
+from app.mcp.caller import Caller
 
 logger = logging.getLogger("app.mcp")
 
-MCP_PATH = "/mcp"
 SERVER_NAME = "todo-api"
 INSTRUCTIONS = (
     "Manage the signed-in user's to-do list: list, read, create, change, complete, delete "
@@ -60,12 +55,12 @@ class ToolCallMetrics:
             self._counter.labels(tool, outcome).inc()
 
 
-def _caller(ctx: ServerRequestContext[Any, Any]) -> tools.Caller:
+def _caller(ctx: ServerRequestContext[Any, Any]) -> Caller:
     request = ctx.request
     caller = None
     if isinstance(request, Request):
         caller = getattr(request.state, CALLER_STATE_KEY, None)
-    if not isinstance(caller, tools.Caller):  # the gate always sets it; never act for no one
+    if not isinstance(caller, Caller):  # the gate always sets it; never act for no one
         raise RuntimeError("MCP request without an authenticated caller")
     return caller
 
@@ -95,7 +90,7 @@ def build_server(tool_metrics: ToolCallMetrics) -> Server[Any]:
 
     def _finish(
         name: str,
-        caller: tools.Caller,
+        caller: Caller,
         started: float,
         *,
         outcome: tools.Outcome | None = None,
@@ -167,33 +162,12 @@ def build_server(tool_metrics: ToolCallMetrics) -> Server[Any]:
     return server
 
 
-def mount_mcp(app: FastAPI, settings: Settings) -> None:
-    """Serve MCP at /mcp and the protected resource metadata (RFC 9728) next to it, started
-    and stopped with the app. Neither is in the OpenAPI schema."""
-    metrics: Metrics | None = getattr(app.state, "metrics", None)
-    server = build_server(ToolCallMetrics(metrics))
-    manager = StreamableHTTPSessionManager(
-        app=server,
+def session_manager(metrics: Metrics | None) -> StreamableHTTPSessionManager:
+    """The SDK's Streamable HTTP session manager around the server (to be run once)."""
+    return StreamableHTTPSessionManager(
+        app=build_server(ToolCallMetrics(metrics)),
         json_response=True,
         stateless=True,
         # The app's own limit answers first; this one is the SDK's backstop.
         max_request_body_size=MAX_BODY_BYTES + 1,
     )
-    gate = McpGate(manager, settings)
-    # An ASGI app as the endpoint: Starlette hands it every method as it is.
-    app.add_route(MCP_PATH, cast(Any, gate), include_in_schema=False)
-    gate.route = app.router.routes[-1]
-    for path in metadata_paths(settings):
-        app.add_route(path, protected_resource_metadata, include_in_schema=False)
-
-    app_lifespan = app.router.lifespan_context
-
-    @asynccontextmanager
-    async def lifespan(application: Any) -> AsyncIterator[Any]:
-        async with app_lifespan(application) as state:
-            # Derived from the REST verifier once the app has opened it, and sharing its keys.
-            gate.verifier = mcp_verifier(app, settings)
-            async with manager.run():
-                yield state
-
-    app.router.lifespan_context = lifespan

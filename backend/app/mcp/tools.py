@@ -18,10 +18,10 @@ import mcp_types as types
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from app.core.config import Settings
-from app.core.database import Database, DatabaseUnavailable
+from app.core.database import DatabaseUnavailable
 from app.core.errors import ApiError, validation_detail
 from app.core.json_response import dumps
+from app.mcp.caller import Caller
 from app.tasks import service as tasks_service
 from app.tasks.dependencies import PreconditionRequired
 from app.tasks.listing import ListQuery
@@ -87,15 +87,6 @@ class DeleteTaskArguments(TaskIdArguments):
 class DeletedTask(BaseModel):
     id: uuid.UUID
     in_trash: bool = Field(description="Always true: restore_task brings the task back.")
-
-
-@dataclass(frozen=True, slots=True)
-class Caller:
-    """Who a tool runs for (the token's subject) and what it runs on."""
-
-    user_id: str
-    database: Database
-    settings: Settings
 
 
 @dataclass(frozen=True, slots=True)

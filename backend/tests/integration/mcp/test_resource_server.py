@@ -2,6 +2,7 @@
 (what a client sees before it has a session), on a served app and on apps configured
 otherwise."""
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -10,7 +11,7 @@ import httpx
 import pytest
 
 from app.core.config import Settings
-from tests.conftest import ClientFactory, auth, make_token
+from tests.conftest import ClientFactory, app_state, auth, make_token
 from tests.integration.mcp.conftest import JSON_RPC_HEADERS, initialize_request, tool_call
 from tests.integration.serve.served_app import ServedApp
 from tests.support.jwks_app import API_RESOURCE_URL, ProviderKeys, bearer, jwks_settings
@@ -251,3 +252,22 @@ async def test_an_unknown_resource_is_a_protocol_error_not_a_crash(
         "code": -32002,
         "message": "Resource not found: tasks://everyone",
     }
+
+
+async def test_the_sdk_starts_on_the_first_requests_and_stops_with_the_app(
+    client_with: ClientFactory,
+) -> None:
+    async with client_with() as client:
+        sessions = app_state(client).mcp_sessions
+        assert not sessions.started
+        responses = await asyncio.gather(
+            *(
+                client.post(
+                    "/mcp", json=initialize_request(), headers={**JSON_RPC_HEADERS, **auth()}
+                )
+                for _ in range(5)
+            )
+        )
+        assert [response.status_code for response in responses] == [200] * 5
+        assert sessions.started
+    assert not sessions.started
