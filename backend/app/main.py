@@ -28,7 +28,9 @@ from app.events.service import purge_expired_events, purge_expired_streams
 from app.health.router import router as health_router
 from app.idempotency.service import purge_expired_keys
 from app.mcp.mount import mount_mcp
+from app.reminders.firing import ReminderFiring
 from app.reminders.router import router as reminders_router
+from app.reminders.service import purge_handled_instants
 from app.sync.router import router as sync_router
 from app.sync.service import purge_expired_tombstones
 from app.tasks.router import router as tasks_router
@@ -71,9 +73,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         app.state.housekeeping = housekeeping
         housekeeping.start()
+        reminder_firing = ReminderFiring(
+            database, settings.reminder_poll_seconds, settings.reminder_grace_minutes
+        )
+        app.state.reminder_firing = reminder_firing
+        reminder_firing.start()
         try:
             yield
         finally:
+            await reminder_firing.stop()
             await housekeeping.stop()
             await event_hub.stop()
             await verifier.close()
@@ -131,8 +139,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 
 def retention_jobs(settings: Settings) -> list[NamedJob]:
-    """The sweep: expired trash first, then expired tombstones, idempotency keys, events and
-    the registrations of streams whose instance died."""
+    """The sweep: expired trash first, then expired tombstones, idempotency keys, events,
+    the registrations of streams whose instance died, and reminder instants handled long
+    ago."""
     trash_days, tombstone_days = settings.trash_retention_days, settings.tombstone_retention_days
     return [
         NamedJob("trash", lambda conn, batch: purge_expired_trash(conn, trash_days, batch)),
@@ -146,6 +155,12 @@ def retention_jobs(settings: Settings) -> list[NamedJob]:
             lambda conn, batch: purge_expired_events(conn, settings.event_retention_hours, batch),
         ),
         NamedJob("event_streams", purge_expired_streams),
+        NamedJob(
+            "reminder_schedule",
+            lambda conn, batch: purge_handled_instants(
+                conn, settings.event_retention_hours, settings.reminder_grace_minutes, batch
+            ),
+        ),
     ]
 
 

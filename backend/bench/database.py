@@ -252,7 +252,11 @@ def last_event_id(url: str) -> int:
 # The triggers that do the outbox's work in the statement of every task change. The write
 # comparison disables them to measure the API as it was before the outbox; a name absent from
 # the database is skipped, so this can name the triggers of migrations not applied yet.
-OUTBOX_TRIGGERS = ("tasks_outbox", "tasks_reminder_schedule")
+OUTBOX_TRIGGERS = (
+    "tasks_outbox",
+    "tasks_reminder_schedule_insert",
+    "tasks_reminder_schedule_update",
+)
 
 _ENABLED_OUTBOX_TRIGGERS = """
 SELECT tgname FROM pg_trigger

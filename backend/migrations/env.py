@@ -12,6 +12,7 @@ from sqlmodel import SQLModel
 
 import app.events.models
 import app.idempotency.models
+import app.reminders.models
 import app.sync.models
 import app.tasks.models
 import app.users.models  # noqa: F401  (registers the tables on SQLModel.metadata)

@@ -149,6 +149,14 @@ class Settings(BaseSettings):
     # A stream sends a comment line after this many quiet seconds, so proxies keep it open.
     sse_keepalive_seconds: Annotated[float, Field(gt=0, le=3600)] = 15.0
 
+    # Reminders that fire (docs/events.md): a reminder instant missed while every instance
+    # was down, or already past when it was set, is still emitted if it is less than this
+    # late, and skipped otherwise.
+    reminder_grace_minutes: Annotated[int, Field(ge=0, le=28 * 24 * 60)] = 60
+    # How often each process looks for reminders that are due (one process fires each one,
+    # coordinated through PostgreSQL). 0: never, in this process.
+    reminder_poll_seconds: Annotated[float, Field(ge=0, le=60)] = 1.0
+
     # The MCP server at /mcp, for AI assistants (see app/mcp).
     mcp_enabled: bool = True
     # The MCP endpoint's resource identifier (RFC 9728/8707), e.g. https://api.example.com: in

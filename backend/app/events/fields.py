@@ -6,3 +6,7 @@ CHANNEL = "task_events"
 
 # An event id as clients see it: this prefix and the row's number.
 EVENT_ID_PREFIX = "evt_"
+
+# The type of the events of reminders that fire (app/reminders): not a change of the task, so
+# such an event shares its change number with the latest change before it.
+REMINDER_DUE = "reminder.due"

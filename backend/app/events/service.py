@@ -15,7 +15,7 @@ import orjson
 
 from app.core.database import Database, PooledConnection, Queries
 from app.core.errors import ApiError
-from app.events.fields import EVENT_ID_PREFIX
+from app.events.fields import EVENT_ID_PREFIX, REMINDER_DUE
 from app.sync.cursor import Cursor, decode, encode, epoch_of
 from app.tasks.service import provision_owner
 
@@ -42,13 +42,22 @@ VALUES ($1, $2, now() + make_interval(secs => $3))
 """
 _LAST_EVENT = "SELECT COALESCE(max(id), 0) FROM events WHERE owner_id = $1"
 _HAS_EVENT = "SELECT EXISTS (SELECT FROM events WHERE owner_id = $1 AND id = $2)"
-# The last event at or before a change number, when the events after it are all still kept:
-# the one numbered just after it is (every change has an event with its own number).
+# Where a stream resuming after a change number starts: just after that change's own event,
+# so the first event sent is the next change's, or a reminder that fired after that change
+# (a `reminder.due`, type $3, carries the change number current when it fired, and is
+# numbered after that change's event). Complete when the events after it are all still kept:
+# the next change's is (every change has an event with its own number). A reminder that
+# fired at the given change and is no longer kept is not sent, like any event past the
+# retention.
 _BEFORE_CHANGE = """
-SELECT COALESCE((SELECT min(id) - 1 FROM events WHERE owner_id = $1 AND change_seq > $2),
+SELECT COALESCE((SELECT min(id) - 1 FROM events
+                 WHERE owner_id = $1 AND change_seq >= $2
+                   AND (change_seq > $2 OR type = $3)),
                 (SELECT max(id) FROM events WHERE owner_id = $1), 0) AS after_id,
        $2 >= (SELECT change_seq FROM users WHERE id = $1)
-       OR EXISTS (SELECT FROM events WHERE owner_id = $1 AND change_seq = $2 + 1) AS complete
+       OR EXISTS (SELECT FROM events
+                  WHERE owner_id = $1 AND change_seq = $2 + 1 AND type <> $3)
+       AS complete
 """
 _REMOVE_STREAM = "DELETE FROM event_streams WHERE id = $1"
 _RENEW_STREAMS = """
@@ -157,7 +166,7 @@ async def open_stream(
             if cursor is not None:
                 if cursor.epoch != epoch_of(owner["created_at"]):
                     return StreamStart(stream_id, latest, reset=True)
-                found = await raw.fetchrow(_BEFORE_CHANGE, owner_id, cursor.seq)
+                found = await raw.fetchrow(_BEFORE_CHANGE, owner_id, cursor.seq, REMINDER_DUE)
                 assert found is not None
                 if found["complete"]:
                     return StreamStart(stream_id, found["after_id"], reset=False)

@@ -265,7 +265,7 @@ export interface paths {
         };
         /**
          * Live events of the caller's tasks (Server-Sent Events)
-         * @description A `text/event-stream` of every event committed after the response starts: `task.created`, `task.updated`, `task.deleted`, `task.restored` and `task.purged`. Reconnect with `Last-Event-ID` (or `?since=` a change-feed cursor) to first receive what was missed; a point no longer kept gets one `reset` event (sync from the change feed). See docs/events.md.
+         * @description A `text/event-stream` of every event committed after the response starts: `task.created`, `task.updated`, `task.deleted`, `task.restored`, `task.purged`, and `reminder.due` when a reminder of a task falls due. Reconnect with `Last-Event-ID` (or `?since=` a change-feed cursor) to first receive what was missed; a point no longer kept gets one `reset` event (sync from the change feed). See docs/events.md.
          */
         get: operations["stream_events_api_v1__user_id__events_get"];
         put?: never;

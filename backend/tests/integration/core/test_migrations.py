@@ -81,6 +81,7 @@ def test_upgrade_downgrade_and_upgrade_again_from_empty(fresh_database_url: str)
         "event_streams",
         "events",
         "idempotency_keys",
+        "reminder_schedule",
         "tasks",
         "tombstones",
         "users",

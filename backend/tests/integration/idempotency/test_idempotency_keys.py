@@ -233,6 +233,7 @@ async def test_expired_keys_are_swept_by_the_housekeeping(
         "idempotency_keys": 3,
         "events": 0,
         "event_streams": 0,
+        "reminder_schedule": 0,
     }
     left = await db.fetch("SELECT owner_id, key FROM idempotency_keys ORDER BY owner_id, key")
     assert [tuple(row) for row in left] == [("alice", "k"), ("bob", "live")]

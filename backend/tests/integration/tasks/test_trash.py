@@ -302,6 +302,7 @@ async def test_the_sweep_works_in_batches(
         "idempotency_keys": 0,
         "events": 0,
         "event_streams": 0,
+        "reminder_schedule": 0,
     }
     assert await db.fetchval("SELECT count(*) FROM tasks") == 0
 
@@ -325,6 +326,7 @@ async def test_only_one_worker_sweeps_at_a_time(
         "idempotency_keys": 0,
         "events": 0,
         "event_streams": 0,
+        "reminder_schedule": 0,
     }
     assert await task_row(task["id"]) is None
 
