@@ -17,7 +17,7 @@ DESCRIPTION_MAX_LENGTH = 500
 # The most recent delivery attempts kept (and listed) per endpoint.
 DELIVERIES_KEPT = 100
 # Standard Webhooks' prefix of a signing secret; the rest is the key in base64.
-SECRET_PREFIX = "whsec_"
+SECRET_PREFIX = "whsec_"  # noqa: S105 (a prefix, not a secret)
 SECRET_BYTES = 32
 # A delivery that has not had a complete 2xx answer by then has failed (resolving the host,
 # connecting, sending and reading the answer's head all count).
