@@ -36,6 +36,9 @@ logger = logging.getLogger("app.webhooks")
 
 USER_AGENT = "todo-backend-webhooks/1"
 _ERROR_MAX_LENGTH = 500
+# On shutdown, deliveries in flight get this long to finish (one delivery's timeout, and
+# the recording of its outcome).
+STOP_GRACE_SECONDS = DELIVERY_TIMEOUT_SECONDS + 2
 
 
 class _NoCookies(http.cookiejar.DefaultCookiePolicy):
@@ -49,14 +52,16 @@ class _NoCookies(http.cookiejar.DefaultCookiePolicy):
 
 
 def delivery_client(*, allow_private: bool) -> httpx.AsyncClient:
-    return httpx.AsyncClient(
+    client = httpx.AsyncClient(
         transport=CheckedTransport(allow_private=allow_private),
         timeout=httpx.Timeout(DELIVERY_TIMEOUT_SECONDS),
         follow_redirects=False,
         trust_env=False,
-        cookies=httpx.Cookies(http.cookiejar.CookieJar(policy=_NoCookies())),
         headers={"User-Agent": USER_AGENT},
     )
+    # The client copies a jar given to it into one of its own; its policy is set here.
+    client.cookies.jar.set_policy(_NoCookies())
+    return client
 
 
 def signed_headers(secret: str, msg_id: str, body: bytes, now: datetime) -> dict[str, str]:
@@ -87,6 +92,7 @@ class WebhookDeliverer:
         self._attempts = attempts
         self._clock = clock
         self._task: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -95,9 +101,15 @@ class WebhookDeliverer:
             self._task = asyncio.create_task(self._loop(), name="webhook-deliveries")
 
     async def stop(self) -> None:
-        """Deliveries in flight are abandoned: their leases lapse and they are made again."""
+        """No new claims; deliveries in flight get STOP_GRACE_SECONDS to finish and be
+        recorded. Any still running then are abandoned: their leases lapse and they are
+        made again (by any instance)."""
+        self._stopping.set()
         task, self._task = self._task, None
         if task is not None:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(STOP_GRACE_SECONDS + 1):
+                    await asyncio.shield(task)
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
         await self._client.aclose()
@@ -112,7 +124,7 @@ class WebhookDeliverer:
     async def _loop(self) -> None:
         in_flight: set[asyncio.Task[None]] = set()
         try:
-            while True:
+            while not self._stopping.is_set():
                 claims: list[service.Claim] = []
                 free = self._concurrency - len(in_flight)
                 if free > 0:
@@ -129,7 +141,11 @@ class WebhookDeliverer:
                         in_flight, timeout=self._poll, return_when=asyncio.FIRST_COMPLETED
                     )
                 else:
-                    await asyncio.sleep(self._poll)
+                    with contextlib.suppress(TimeoutError):
+                        async with asyncio.timeout(self._poll):
+                            await self._stopping.wait()
+            if in_flight:
+                await asyncio.wait(in_flight, timeout=STOP_GRACE_SECONDS)
         finally:
             for task in in_flight:
                 task.cancel()
