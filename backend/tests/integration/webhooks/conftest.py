@@ -10,8 +10,8 @@ import pytest
 from fastapi import FastAPI
 
 from app.core.config import Settings
-from app.webhooks.delivery import WebhookDeliverer
 from app.main import create_app
+from app.webhooks.delivery import WebhookDeliverer
 from tests.conftest import TEST_SECRET, app_state, auth
 from tests.integration.webhooks.receiver import Receiver
 
@@ -89,9 +89,7 @@ def register(hooks: httpx.AsyncClient, receiver: Receiver) -> Register:
 
 
 async def create_task(client: httpx.AsyncClient, title: str, user: str = "alice") -> str:
-    response = await client.post(
-        f"/api/v1/{user}/tasks", json={"title": title}, headers=auth(user)
-    )
+    response = await client.post(f"/api/v1/{user}/tasks", json={"title": title}, headers=auth(user))
     assert response.status_code == 201, response.text
     task_id: str = response.json()["id"]
     return task_id

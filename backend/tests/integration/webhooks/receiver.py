@@ -32,7 +32,7 @@ class Receiver:
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 (the server's naming)
+            def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("content-length", "0")))
                 with receiver._lock:
                     receiver.requests.append(
@@ -81,6 +81,7 @@ class Receiver:
     async def wait_for(self, count: int, within: float = HANG_SECONDS) -> list[Received]:
         """The first `count` requests, once they have all arrived."""
         async with asyncio.timeout(within):
-            while len(self.requests) < count:
+            while True:
+                if len(self.requests) >= count:
+                    return self.requests[:count]
                 await asyncio.sleep(0.02)
-        return self.requests[:count]

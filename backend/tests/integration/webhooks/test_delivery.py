@@ -3,6 +3,7 @@ type, in order per endpoint, retried with the same `webhook-id` after a failure,
 delivery for a private address, never following redirects, disabled after failing for
 WEBHOOK_DISABLE_AFTER_HOURS, and isolated between users."""
 
+import asyncio
 import time
 from datetime import timedelta
 from typing import Any
@@ -233,7 +234,9 @@ async def test_an_endpoint_failing_for_a_day_is_disabled_and_can_be_enabled_agai
     await db.execute("UPDATE webhooks SET failing_since = now() - interval '23 hours 59 minutes'")
     await make_due(db)
     assert await deliverer.run_once() == 1
-    cap = await db.fetchval("SELECT next_attempt_at - (failing_since + interval '24 hours') FROM webhooks")
+    cap = await db.fetchval(
+        "SELECT next_attempt_at - (failing_since + interval '24 hours') FROM webhooks"
+    )
     assert cap <= timedelta(0)
     assert (await read(hooks, webhook))["enabled"] is True
     # A failure once it has been failing for 24 hours disables it.
@@ -360,13 +363,9 @@ async def test_another_users_events_and_deliveries_stay_theirs(
         pass
     assert [r.path for r in receiver.requests] == ["/alice"]
     assert len(await deliveries(hooks, alices)) == 1
-    as_bob = await hooks.get(
-        f"/api/v1/bob/webhooks/{bobs['id']}/deliveries", headers=auth("bob")
-    )
+    as_bob = await hooks.get(f"/api/v1/bob/webhooks/{bobs['id']}/deliveries", headers=auth("bob"))
     assert as_bob.json() == {"deliveries": []}
-    theirs = await hooks.get(
-        f"/api/v1/bob/webhooks/{alices['id']}/deliveries", headers=auth("bob")
-    )
+    theirs = await hooks.get(f"/api/v1/bob/webhooks/{alices['id']}/deliveries", headers=auth("bob"))
     assert theirs.status_code == 404
 
 
@@ -466,7 +465,7 @@ async def test_a_deliverer_that_lost_its_lease_moves_nothing(
     await create_task(hooks, "contested")
     database: Database = app_state(hooks).database
     [stale] = await service.claim_due(database, 5, 0.05)
-    time.sleep(0.1)  # its lease lapses
+    await asyncio.sleep(0.1)  # its lease lapses
     [fresh] = await service.claim_due(database, 5, 60)
     assert stale.event["id"] == fresh.event["id"]
     ok = service.Outcome(204, None, 1)
