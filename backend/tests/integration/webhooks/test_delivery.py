@@ -359,12 +359,16 @@ async def test_another_users_events_and_deliveries_stay_theirs(
     alices = await register(url=receiver.url("/alice"))
     bobs = await register(user="bob", url=receiver.url("/bob"))
     await create_task(hooks, "alice's")
+    await create_task(hooks, "bob's", user="bob")
     while await deliverer.run_once():
         pass
-    assert [r.path for r in receiver.requests] == ["/alice"]
+    received = sorted((r.path, orjson.loads(r.body)["data"]["title"]) for r in receiver.requests)
+    assert received == [("/alice", "alice's"), ("/bob", "bob's")]
     assert len(await deliveries(hooks, alices)) == 1
     as_bob = await hooks.get(f"/api/v1/bob/webhooks/{bobs['id']}/deliveries", headers=auth("bob"))
-    assert as_bob.json() == {"deliveries": []}
+    assert [d["event_id"] for d in as_bob.json()["deliveries"]] == [
+        r.headers["webhook-id"] for r in receiver.requests if r.path == "/bob"
+    ]
     theirs = await hooks.get(f"/api/v1/bob/webhooks/{alices['id']}/deliveries", headers=auth("bob"))
     assert theirs.status_code == 404
 
