@@ -454,6 +454,13 @@ async def test_the_servers_own_loop_delivers(
         secret = response.json()["secret"]
         await create_task(client, "live")
         [request] = await receiver.wait_for(1, within=10)
+        # Counted once the outcome is recorded.
+        counted = 'webhook_delivery_attempts_total{outcome="success"} 1.0'
+        for _ in range(100):
+            if counted in (await client.get("/metrics")).text:
+                break
+            await asyncio.sleep(0.05)
+        assert counted in (await client.get("/metrics")).text
     assert Webhook(secret).verify(request.body, request.headers)["data"]["title"] == "live"
 
 
