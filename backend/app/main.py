@@ -36,6 +36,8 @@ from app.sync.service import purge_expired_tombstones
 from app.tasks.router import router as tasks_router
 from app.trash.router import router as trash_router
 from app.trash.service import purge_expired_trash
+from app.webhooks.delivery import WebhookDeliverer
+from app.webhooks.router import router as webhooks_router
 
 DESCRIPTION = """
 A multi-user Todo API. Every route under `/api/v1/{user_id}` needs
@@ -78,9 +80,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         app.state.reminder_firing = reminder_firing
         reminder_firing.start()
+        deliverer = WebhookDeliverer(database, settings, attempts=delivery_attempts)
+        app.state.webhook_deliverer = deliverer
+        deliverer.start()
         try:
             yield
         finally:
+            await deliverer.stop()
             await reminder_firing.stop()
             await housekeeping.stop()
             await event_hub.stop()
@@ -112,6 +118,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     if metrics is not None:
         app.add_route(METRICS_PATH, metrics.endpoint, include_in_schema=False)
         app.state.metrics = metrics
+    delivery_attempts = (
+        metrics.counter(
+            "webhook_delivery_attempts",
+            "Webhook delivery attempts, by outcome (success, http_error, redirect, timeout, "
+            "connection_error, address_not_allowed).",
+            ("outcome",),
+        )
+        if metrics is not None
+        else None
+    )
     app.add_middleware(
         RequestMiddleware,
         metrics=metrics,
@@ -131,6 +147,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         account_router,
         reminders_router,
         events_router,
+        webhooks_router,
     ):
         app.include_router(router, responses=RATE_LIMITED_RESPONSES)
     if settings.mcp_enabled:

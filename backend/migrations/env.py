@@ -15,7 +15,8 @@ import app.idempotency.models
 import app.reminders.models
 import app.sync.models
 import app.tasks.models
-import app.users.models  # noqa: F401  (registers the tables on SQLModel.metadata)
+import app.users.models
+import app.webhooks.models  # noqa: F401  (registers the tables on SQLModel.metadata)
 from app.core.database import parse_database_url
 from app.core.migrate import MIGRATION_LOCK_KEY
 

@@ -93,6 +93,8 @@ def settings(app_database_url: str, database_url: str) -> Settings:
         # LISTEN (live events) goes direct, never through a transaction pooler.
         database_url_direct=database_url,
         jwt_secret=TEST_SECRET,
+        # No webhook delivery loop polling the pool: the webhook tests start one when needed.
+        webhook_poll_seconds=0,
     )
 
 
@@ -131,6 +133,8 @@ async def shared_app(app_database_url: str, database_url: str) -> AsyncIterator[
         # LISTEN (live events) goes direct, never through a transaction pooler.
         database_url_direct=database_url,
         jwt_secret=TEST_SECRET,
+        # No webhook delivery loop polling the pool: the webhook tests start one when needed.
+        webhook_poll_seconds=0,
     )
     application = create_app(settings)
     async with application.router.lifespan_context(application):

@@ -156,6 +156,21 @@ class Settings(BaseSettings):
     # How often each process looks for reminders that are due (one process fires each one,
     # coordinated through PostgreSQL). 0: never, in this process.
     reminder_poll_seconds: Annotated[float, Field(ge=0, le=60)] = 1.0
+    # Webhooks (docs/events.md). Endpoint URLs must be https unless this is set (development).
+    webhook_allow_http: bool = False
+    # Endpoint hosts must resolve to public addresses only, at registration and at every
+    # delivery, unless this is set (development and tests: a receiver on this machine).
+    webhook_allow_private: bool = False
+    # How often each process looks for due deliveries when it has none in flight.
+    # 0: this process delivers nothing (other instances do).
+    webhook_poll_seconds: Annotated[float, Field(ge=0, le=3600)] = 1.0
+    # Deliveries one process makes at once (each to a different endpoint).
+    webhook_concurrency: Annotated[int, Field(ge=1, le=1000)] = 8
+    # A claimed endpoint is left to other instances if its deliverer has not recorded the
+    # outcome by then (it died). Keep it above the 10 s delivery timeout.
+    webhook_lease_seconds: Annotated[float, Field(gt=0, le=3600)] = 60.0
+    # An endpoint whose deliveries have failed without a success for this long is disabled.
+    webhook_disable_after_hours: Annotated[float, Field(gt=0, le=24 * 30)] = 24.0
 
     # The MCP server at /mcp, for AI assistants (see app/mcp).
     mcp_enabled: bool = True

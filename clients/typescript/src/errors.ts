@@ -15,6 +15,7 @@ export type ErrorCode =
   | "forbidden"
   // 404, 405
   | "task_not_found"
+  | "webhook_not_found"
   | "not_found"
   | "method_not_allowed"
   // 409, 410, 412, 413, 415
@@ -33,6 +34,9 @@ export type ErrorCode =
   | "unknown_ref"
   | "duplicate_ref"
   | "invalid_event_id"
+  | "invalid_webhook_url"
+  | "webhook_url_not_allowed"
+  | "too_many_webhooks"
   // 428, 429
   | "precondition_required"
   | "rate_limited"

@@ -276,6 +276,89 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/{user_id}/webhooks": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List the caller's webhook endpoints */
+        get: operations["list_webhooks_api_v1__user_id__webhooks_get"];
+        put?: never;
+        /**
+         * Register a webhook endpoint
+         * @description At most 10 per user. Events of the chosen types committed from now on are POSTed to `url`, signed as Standard Webhooks specifies (see docs/events.md). The answer is the only one that shows `secret`. Nothing is sent to the URL until an event happens.
+         */
+        post: operations["create_webhook_api_v1__user_id__webhooks_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/{user_id}/webhooks/{webhook_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Get one webhook endpoint */
+        get: operations["get_webhook_api_v1__user_id__webhooks__webhook_id__get"];
+        put?: never;
+        post?: never;
+        /** Remove a webhook endpoint and its delivery record */
+        delete: operations["delete_webhook_api_v1__user_id__webhooks__webhook_id__delete"];
+        options?: never;
+        head?: never;
+        /**
+         * Change a webhook endpoint's url, events, description or enabled
+         * @description A new `url`, or `enabled: true` on a disabled endpoint, clears its failures: the next event is tried at once, from where the endpoint stood (events still kept, EVENT_RETENTION_HOURS, are delivered). New `events` apply from now on.
+         */
+        patch: operations["update_webhook_api_v1__user_id__webhooks__webhook_id__patch"];
+        trace?: never;
+    };
+    "/api/v1/{user_id}/webhooks/{webhook_id}/rotate-secret": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Replace a webhook endpoint's signing secret
+         * @description Deliveries signed from now on use the new secret only; the old one stops verifying at once. The answer is the only one that shows the new `secret`.
+         */
+        post: operations["rotate_secret_api_v1__user_id__webhooks__webhook_id__rotate_secret_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/{user_id}/webhooks/{webhook_id}/deliveries": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A webhook endpoint's recent delivery attempts
+         * @description Newest first, the last 100 attempts at most.
+         */
+        get: operations["list_deliveries_api_v1__user_id__webhooks__webhook_id__deliveries_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -435,6 +518,57 @@ export interface components {
              * Format: date-time
              */
             deleted_at: string;
+        };
+        /** Delivery */
+        Delivery: {
+            /** Id */
+            id: number;
+            /**
+             * Event Id
+             * @description The event sent (its `webhook-id`).
+             */
+            event_id: string;
+            /**
+             * Event Type
+             * @enum {string}
+             */
+            event_type: "task.created" | "task.updated" | "task.deleted" | "task.restored" | "task.purged" | "reminder.due";
+            /**
+             * Attempt
+             * @description 1 for the first attempt at this event, 2 for its retry...
+             */
+            attempt: number;
+            /**
+             * Status Code
+             * @description The receiver's status; null if none came.
+             */
+            status_code: number | null;
+            /**
+             * Error
+             * @description What went wrong when there was no 2xx (`address not allowed`, a timeout, a connection error, `redirects are not followed`); null otherwise.
+             */
+            error: string | null;
+            /**
+             * Succeeded
+             * @description A 2xx came within 10 s.
+             */
+            succeeded: boolean;
+            /** Duration Ms */
+            duration_ms: number;
+            /**
+             * Created At
+             * Format: date-time
+             * @description When the attempt ended.
+             */
+            created_at: string;
+        };
+        /** DeliveryList */
+        DeliveryList: {
+            /**
+             * Deliveries
+             * @description Newest first; the last 100 attempts are kept.
+             */
+            deliveries: components["schemas"]["Delivery"][];
         };
         /**
          * ErrorBody
@@ -889,6 +1023,169 @@ export interface components {
              * @description When the API first saw this user.
              */
             created_at: string;
+        };
+        /** WebhookCreate */
+        WebhookCreate: {
+            /**
+             * Url
+             * @description Where events are POSTed: `https://...` (`http://` only on a server with WEBHOOK_ALLOW_HTTP=true), whose host resolves to public addresses only.
+             * @example https://example.com/hooks/todo
+             */
+            url: string;
+            /**
+             * Events
+             * @description The event types to deliver (each at most once).
+             * @example [
+             *       "task.created",
+             *       "task.updated"
+             *     ]
+             */
+            events: ("task.created" | "task.updated" | "task.deleted" | "task.restored" | "task.purged" | "reminder.due")[];
+            /** Description */
+            description?: string | null;
+        };
+        /** WebhookList */
+        WebhookList: {
+            /**
+             * Webhooks
+             * @description Oldest first; never a `secret`.
+             */
+            webhooks: components["schemas"]["WebhookPublic"][];
+        };
+        /** WebhookPublic */
+        WebhookPublic: {
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /** Url */
+            url: string;
+            /** Description */
+            description: string | null;
+            /** Events */
+            events: ("task.created" | "task.updated" | "task.deleted" | "task.restored" | "task.purged" | "reminder.due")[];
+            /**
+             * Enabled
+             * @description false once disabled through the API or after failing deliveries for WEBHOOK_DISABLE_AFTER_HOURS (see `disabled_reason`).
+             */
+            enabled: boolean;
+            /**
+             * Last Event Id
+             * @description The last event delivered or passed over (`evt_0`: none yet); the next event of the endpoint's types after it is the next one sent.
+             */
+            last_event_id: string;
+            /**
+             * Failing Since
+             * @description The first failure of the current run of failed deliveries; null while deliveries succeed.
+             */
+            failing_since: string | null;
+            /**
+             * Next Attempt At
+             * @description While failing: when the failed event is tried again.
+             */
+            next_attempt_at: string | null;
+            /** Disabled At */
+            disabled_at: string | null;
+            /**
+             * Disabled Reason
+             * @description Why the endpoint was disabled.
+             */
+            disabled_reason: string | null;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /**
+             * Updated At
+             * Format: date-time
+             */
+            updated_at: string;
+        };
+        /**
+         * WebhookUpdate
+         * @description PATCH: only the fields present change; `description` may be null.
+         */
+        WebhookUpdate: {
+            /**
+             * Url
+             * @description Where events are POSTed: `https://...` (`http://` only on a server with WEBHOOK_ALLOW_HTTP=true), whose host resolves to public addresses only.
+             * @example https://example.com/hooks/todo
+             */
+            url?: string;
+            /**
+             * Events
+             * @description The event types to deliver (each at most once).
+             * @example [
+             *       "task.created",
+             *       "task.updated"
+             *     ]
+             */
+            events?: ("task.created" | "task.updated" | "task.deleted" | "task.restored" | "task.purged" | "reminder.due")[];
+            /** Description */
+            description?: string | null;
+            /**
+             * Enabled
+             * @description false stops deliveries; true (re)starts them from where the endpoint stood, with its failures cleared.
+             */
+            enabled?: boolean;
+        };
+        /** WebhookWithSecret */
+        WebhookWithSecret: {
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /** Url */
+            url: string;
+            /** Description */
+            description: string | null;
+            /** Events */
+            events: ("task.created" | "task.updated" | "task.deleted" | "task.restored" | "task.purged" | "reminder.due")[];
+            /**
+             * Enabled
+             * @description false once disabled through the API or after failing deliveries for WEBHOOK_DISABLE_AFTER_HOURS (see `disabled_reason`).
+             */
+            enabled: boolean;
+            /**
+             * Last Event Id
+             * @description The last event delivered or passed over (`evt_0`: none yet); the next event of the endpoint's types after it is the next one sent.
+             */
+            last_event_id: string;
+            /**
+             * Failing Since
+             * @description The first failure of the current run of failed deliveries; null while deliveries succeed.
+             */
+            failing_since: string | null;
+            /**
+             * Next Attempt At
+             * @description While failing: when the failed event is tried again.
+             */
+            next_attempt_at: string | null;
+            /** Disabled At */
+            disabled_at: string | null;
+            /**
+             * Disabled Reason
+             * @description Why the endpoint was disabled.
+             */
+            disabled_reason: string | null;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /**
+             * Updated At
+             * Format: date-time
+             */
+            updated_at: string;
+            /**
+             * Secret
+             * @description The signing secret (`whsec_` and base64), shown only in this answer: verify each delivery's `webhook-signature` with it (Standard Webhooks).
+             */
+            secret: string;
         };
     };
     responses: never;
@@ -2477,6 +2774,603 @@ export interface operations {
             /** @description The server is shutting down or cannot listen for changes (`events_unavailable`), or the database is unavailable; retry. */
             503: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    list_webhooks_api_v1__user_id__webhooks_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The identity provider's user id (the token's `sub`). */
+                user_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookList"];
+                };
+            };
+            /** @description Missing, malformed, expired or untrusted token. */
+            401: {
+                headers: {
+                    /** @description `Bearer` */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The path's user id is not the token's subject. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid input, including a malformed Idempotency-Key, or an Idempotency-Key reused with a different body (`idempotency_key_reused`); nothing was changed. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many requests for this user; retry after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds until the limit allows another request. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The database is unavailable (`database_unavailable`), or the server is at its bound of concurrent requests (`overloaded`); retry after `Retry-After` seconds. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    create_webhook_api_v1__user_id__webhooks_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The identity provider's user id (the token's `sub`). */
+                user_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["WebhookCreate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookWithSecret"];
+                };
+            };
+            /** @description Missing, malformed, expired or untrusted token. */
+            401: {
+                headers: {
+                    /** @description `Bearer` */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The path's user id is not the token's subject. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Request body over 1 MiB. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid input (`validation_error`); a URL that is not `https` or is malformed (`invalid_webhook_url`); a host that does not resolve, or resolves to a loopback, private, link-local or otherwise non-public address (`webhook_url_not_allowed`). Nothing was changed. The user already has 10 webhooks (`too_many_webhooks`). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many requests for this user; retry after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds until the limit allows another request. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The database is unavailable (`database_unavailable`), or the server is at its bound of concurrent requests (`overloaded`); retry after `Retry-After` seconds. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    get_webhook_api_v1__user_id__webhooks__webhook_id__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The webhook's id (a UUID). */
+                webhook_id: string;
+                /** @description The identity provider's user id (the token's `sub`). */
+                user_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookPublic"];
+                };
+            };
+            /** @description Missing, malformed, expired or untrusted token. */
+            401: {
+                headers: {
+                    /** @description `Bearer` */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The path's user id is not the token's subject. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such webhook for this user (`webhook_not_found`). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid input, including a malformed Idempotency-Key, or an Idempotency-Key reused with a different body (`idempotency_key_reused`); nothing was changed. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many requests for this user; retry after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds until the limit allows another request. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The database is unavailable (`database_unavailable`), or the server is at its bound of concurrent requests (`overloaded`); retry after `Retry-After` seconds. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    delete_webhook_api_v1__user_id__webhooks__webhook_id__delete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The webhook's id (a UUID). */
+                webhook_id: string;
+                /** @description The identity provider's user id (the token's `sub`). */
+                user_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Missing, malformed, expired or untrusted token. */
+            401: {
+                headers: {
+                    /** @description `Bearer` */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The path's user id is not the token's subject. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such webhook for this user (`webhook_not_found`). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid input, including a malformed Idempotency-Key, or an Idempotency-Key reused with a different body (`idempotency_key_reused`); nothing was changed. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many requests for this user; retry after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds until the limit allows another request. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The database is unavailable (`database_unavailable`), or the server is at its bound of concurrent requests (`overloaded`); retry after `Retry-After` seconds. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    update_webhook_api_v1__user_id__webhooks__webhook_id__patch: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The webhook's id (a UUID). */
+                webhook_id: string;
+                /** @description The identity provider's user id (the token's `sub`). */
+                user_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["WebhookUpdate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookPublic"];
+                };
+            };
+            /** @description Missing, malformed, expired or untrusted token. */
+            401: {
+                headers: {
+                    /** @description `Bearer` */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The path's user id is not the token's subject. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such webhook for this user (`webhook_not_found`). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Request body over 1 MiB. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid input (`validation_error`); a URL that is not `https` or is malformed (`invalid_webhook_url`); a host that does not resolve, or resolves to a loopback, private, link-local or otherwise non-public address (`webhook_url_not_allowed`). Nothing was changed. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many requests for this user; retry after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds until the limit allows another request. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The database is unavailable (`database_unavailable`), or the server is at its bound of concurrent requests (`overloaded`); retry after `Retry-After` seconds. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    rotate_secret_api_v1__user_id__webhooks__webhook_id__rotate_secret_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The webhook's id (a UUID). */
+                webhook_id: string;
+                /** @description The identity provider's user id (the token's `sub`). */
+                user_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookWithSecret"];
+                };
+            };
+            /** @description Missing, malformed, expired or untrusted token. */
+            401: {
+                headers: {
+                    /** @description `Bearer` */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The path's user id is not the token's subject. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such webhook for this user (`webhook_not_found`). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid input, including a malformed Idempotency-Key, or an Idempotency-Key reused with a different body (`idempotency_key_reused`); nothing was changed. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many requests for this user; retry after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds until the limit allows another request. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The database is unavailable (`database_unavailable`), or the server is at its bound of concurrent requests (`overloaded`); retry after `Retry-After` seconds. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    list_deliveries_api_v1__user_id__webhooks__webhook_id__deliveries_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The webhook's id (a UUID). */
+                webhook_id: string;
+                /** @description The identity provider's user id (the token's `sub`). */
+                user_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DeliveryList"];
+                };
+            };
+            /** @description Missing, malformed, expired or untrusted token. */
+            401: {
+                headers: {
+                    /** @description `Bearer` */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The path's user id is not the token's subject. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such webhook for this user (`webhook_not_found`). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid input, including a malformed Idempotency-Key, or an Idempotency-Key reused with a different body (`idempotency_key_reused`); nothing was changed. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many requests for this user; retry after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds until the limit allows another request. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The database is unavailable (`database_unavailable`), or the server is at its bound of concurrent requests (`overloaded`); retry after `Retry-After` seconds. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {

@@ -85,6 +85,8 @@ def test_upgrade_downgrade_and_upgrade_again_from_empty(fresh_database_url: str)
         "tasks",
         "tombstones",
         "users",
+        "webhook_deliveries",
+        "webhooks",
     ]
     assert up.version is not None
     [index] = up.list_index
