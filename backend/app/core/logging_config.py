@@ -5,9 +5,10 @@ imports the app itself) logs the same way; the server's own lines use the same f
 
 import logging
 import sys
+from datetime import UTC, datetime
 from typing import Any
 
-from pythonjsonlogger.orjson import OrjsonFormatter
+import orjson
 
 from app.core.config import Settings
 from app.core.request_id import current_request_id
@@ -40,14 +41,41 @@ class RequestIdFilter(logging.Filter):
         return True
 
 
+# What every record has; anything else on a record came through `extra` (or a filter).
+_RECORD_ATTRIBUTES = frozenset(
+    [*vars(logging.LogRecord("", 0, "", 0, "", (), None)), "message", "asctime", "taskName"]
+)
+
+
+class JsonLineFormatter(logging.Formatter):
+    """One JSON object per line: `level`, `logger`, `message`, the record's extra fields (the
+    request id among them), `exc_info` and `stack_info` when there are any, then `time`.
+
+    Written for the request path: python-json-logger's generic formatter, which wrote the
+    same lines, took about 10 µs a line, most of a request log line's cost."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line: dict[str, Any] = {
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        for key, value in record.__dict__.items():
+            if key not in _RECORD_ATTRIBUTES:
+                line[key] = value
+        if record.exc_info:
+            line["exc_info"] = self.formatException(record.exc_info)
+        elif record.exc_text:
+            line["exc_info"] = record.exc_text
+        if record.stack_info:
+            line["stack_info"] = self.formatStack(record.stack_info)
+        line["time"] = datetime.fromtimestamp(record.created, UTC)
+        return orjson.dumps(line, default=str).decode()
+
+
 def make_formatter(log_format: str) -> logging.Formatter:
     if log_format == "json":
-        return OrjsonFormatter(
-            "{levelname}{name}{message}",
-            style="{",
-            rename_fields={"levelname": "level", "name": "logger"},
-            timestamp="time",
-        )
+        return JsonLineFormatter()
     return logging.Formatter(TEXT_FORMAT)
 
 
@@ -56,6 +84,8 @@ def configure_logging(settings: Settings) -> None:
     `logging.basicConfig` one) instead of adding a second copy of every line; adds a stderr
     handler when the root logger has none. Handlers of other kinds (files, pytest's) are
     left alone."""
+    # No format here shows a thread or process name: records need not look them up.
+    logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
     formatter = make_formatter(settings.log_format)
     level = settings.log_level.upper()
     # The level is set on our loggers only: other libraries keep their own (quieter) levels.
