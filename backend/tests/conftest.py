@@ -93,16 +93,20 @@ def settings(app_database_url: str, database_url: str) -> Settings:
         # LISTEN (live events) goes direct, never through a transaction pooler.
         database_url_direct=database_url,
         jwt_secret=TEST_SECRET,
-        # No webhook delivery loop polling the pool: the webhook tests start one when needed.
+        # No webhook delivery or reminder firing loop polling the pool: the tests of each
+        # start one when needed.
         webhook_poll_seconds=0,
+        reminder_poll_seconds=0,
     )
 
 
 @pytest.fixture
 async def clean_database(database_url: str) -> None:
     """Every test starts with no users and no tasks, and an empty provisioning cache."""
-    # DELETE, not TRUNCATE: on tables this small it is several times faster per test.
-    await _admin(database_url, "DELETE FROM tasks; DELETE FROM users")
+    # DELETE, not TRUNCATE: on tables this small it is several times faster per test. The
+    # users' rows only, their tasks and the rest going by the foreign keys: users first, as
+    # every writer locks them (a served app's reminder firing may be running).
+    await _admin(database_url, "DELETE FROM users")
     users_service._known.clear()
 
 
@@ -133,8 +137,10 @@ async def shared_app(app_database_url: str, database_url: str) -> AsyncIterator[
         # LISTEN (live events) goes direct, never through a transaction pooler.
         database_url_direct=database_url,
         jwt_secret=TEST_SECRET,
-        # No webhook delivery loop polling the pool: the webhook tests start one when needed.
+        # No webhook delivery or reminder firing loop polling the pool: the tests of each
+        # start one when needed.
         webhook_poll_seconds=0,
+        reminder_poll_seconds=0,
     )
     application = create_app(settings)
     async with application.router.lifespan_context(application):
