@@ -1,13 +1,13 @@
 """Routes that can resolve their own arguments directly.
 
-FastAPI resolves a route's dependencies through its generic machinery on every request; on
-the task routes that was a fifth to a quarter of a request's CPU time. A route of this class
-may carry a *direct resolver*: an async function of the request that calls the very same
-dependency functions, in the order FastAPI would, and then the endpoint itself. FastAPI's
-declaration stays the single source of the OpenAPI schema, and its handler still runs
-whenever the resolver declines (returns None), which it must do before any side effect: for
-any request shape it does not take on (an argument to validate that only FastAPI's
-validation would report the same way), so that every error keeps its exact form.
+FastAPI resolves a route's dependencies through its generic machinery on every request, the
+largest share of a task request's CPU time that was left (docs/performance.md). A route of
+this class may carry a *direct resolver*: an async function of the request that calls the
+very same dependency functions, in the order FastAPI would, and then the endpoint itself.
+FastAPI's declaration stays the single source of the OpenAPI schema, and its handler runs
+whenever the resolver declines (returns None). A resolver declines, before any side effect,
+every request whose arguments only FastAPI's validation could report on in FastAPI's words,
+so that every error keeps its exact form.
 """
 
 from collections.abc import Awaitable, Callable, Coroutine
