@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
@@ -200,53 +201,37 @@ def sample_users(url: str, count: int, tasks_each: int = 10) -> list[tuple[str, 
     return asyncio.run(_sample_users(url, count, tasks_each))
 
 
-async def _server_version(url: str) -> str:
+async def _value(url: str, query: str, *args: Any) -> Any:
+    """One value of one statement, on a connection of its own."""
     conn = await asyncpg.connect(parse_database_url(url).dsn)
     try:
-        version: str = await conn.fetchval("SHOW server_version")
-        return version
+        return await conn.fetchval(query, *args)
     finally:
         await conn.close()
 
 
 def server_version(url: str) -> str:
-    return asyncio.run(_server_version(url))
+    version: str = asyncio.run(_value(url, "SHOW server_version"))
+    return version
 
 
 # What bench/lua/todo.lua titles the tasks it creates.
 CREATED_TITLE = "Benchmark task"
 
 
-async def _created_count(url: str) -> int:
-    conn = await asyncpg.connect(parse_database_url(url).dsn)
-    try:
-        # Trashed ones included: the mix and the writes delete some of what they created
-        # (to the trash).
-        count: int = await conn.fetchval(
-            "SELECT count(*) FROM tasks WHERE title = $1", CREATED_TITLE
-        )
-        return count
-    finally:
-        await conn.close()
-
-
 def created_count(url: str) -> int:
-    """Tasks the benchmark's creates have stored so far, for checking that none was lost."""
-    return asyncio.run(_created_count(url))
-
-
-async def _last_event_id(url: str) -> int:
-    conn = await asyncpg.connect(parse_database_url(url).dsn)
-    try:
-        last: int = await conn.fetchval("SELECT coalesce(max(id), 0) FROM events")
-        return last
-    finally:
-        await conn.close()
+    """Tasks the benchmark's creates have stored so far, for checking that none was lost
+    (trashed ones included: the mix and the writes delete some of what they created)."""
+    count: int = asyncio.run(
+        _value(url, "SELECT count(*) FROM tasks WHERE title = $1", CREATED_TITLE)
+    )
+    return count
 
 
 def last_event_id(url: str) -> int:
     """The outbox's newest event id: what a run added to it is the difference."""
-    return asyncio.run(_last_event_id(url))
+    last: int = asyncio.run(_value(url, "SELECT coalesce(max(id), 0) FROM events"))
+    return last
 
 
 # The triggers that do the outbox's work in the statement of every task change. The write
