@@ -18,6 +18,7 @@ from pydantic import (
 )
 from pydantic.json_schema import SkipJsonSchema
 
+from app.core.storable_text import storable_text
 from app.tasks.fields import DESCRIPTION_MAX_LENGTH, PRIORITIES, TITLE_MAX_LENGTH
 from app.tasks.listing import DEFAULT_SORT, ListQuery, Sort
 from app.tasks.recurrence import (
@@ -36,25 +37,13 @@ TAGS_MAX_COUNT = 20
 SEARCH_MAX_LENGTH = 200
 
 
-def _storable_text(value: str) -> str:
-    # PostgreSQL text cannot hold NUL, and an unpaired surrogate (which a JSON escape such
-    # as "\\ud800" produces) has no UTF-8 form: either would fail in the database instead.
-    if "\x00" in value:
-        raise ValueError("must not contain NUL characters")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise ValueError("must be valid Unicode text (no unpaired surrogates)") from None
-    return value
-
-
 def _trimmed_title(value: str) -> str:
     value = value.strip()
     if not value:
         raise ValueError("must not be empty or only whitespace")
     if len(value) > TITLE_MAX_LENGTH:
         raise ValueError(f"must be at most {TITLE_MAX_LENGTH} characters after trimming")
-    return _storable_text(value)
+    return storable_text(value)
 
 
 def _character_ranges(codes: list[int]) -> str:
@@ -110,7 +99,7 @@ Description = Annotated[
         description="Stored as given.",
         json_schema_extra={"pattern": rf"^{_STORABLE_CHARACTER}*$"},
     ),
-    AfterValidator(_storable_text),
+    AfterValidator(storable_text),
 ]
 
 
@@ -118,7 +107,7 @@ def _tag(value: str) -> str:
     value = value.strip()
     if not 1 <= len(value) <= TAG_MAX_LENGTH:
         raise ValueError(f"each tag must be 1 to {TAG_MAX_LENGTH} characters after trimming")
-    return _storable_text(value).lower()
+    return storable_text(value).lower()
 
 
 def _collapsed_tags(tags: list[str]) -> list[str]:
@@ -191,7 +180,7 @@ PRIORITY_LIST_PATTERN = rf"^({_PRIORITY_NAME})(,({_PRIORITY_NAME}))*$"
 # `q`: any text (punctuation and operators are plain text), but storable like a title.
 SearchText = Annotated[
     str,
-    AfterValidator(_storable_text),
+    AfterValidator(storable_text),
     Field(json_schema_extra={"pattern": rf"^{_STORABLE_CHARACTER}*$"}),
 ]
 DueAt = Annotated[
@@ -207,7 +196,7 @@ DueAt = Annotated[
 
 def _rule(value: str) -> str:
     try:
-        parse_rule(_storable_text(value))
+        parse_rule(storable_text(value))
     except InvalidRule as exc:
         raise ValueError(f"not a supported RRULE: {exc}") from None
     return value

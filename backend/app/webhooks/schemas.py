@@ -15,6 +15,7 @@ from pydantic import (
 )
 from pydantic.json_schema import SkipJsonSchema
 
+from app.core.storable_text import storable_text
 from app.webhooks.fields import (
     DELIVERIES_KEPT,
     DESCRIPTION_MAX_LENGTH,
@@ -39,19 +40,9 @@ def _no_duplicates(types: list[str]) -> list[str]:
     return types
 
 
-def _storable(value: str) -> str:
-    if "\x00" in value:
-        raise ValueError("must not contain NUL characters")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise ValueError("must be valid Unicode text (no unpaired surrogates)") from None
-    return value
-
-
 Url = Annotated[
     StrictStr,
-    AfterValidator(_storable),
+    AfterValidator(storable_text),
     Field(
         min_length=1,
         max_length=URL_MAX_LENGTH,
@@ -73,7 +64,7 @@ EventTypes = Annotated[
 ]
 Description = Annotated[
     StrictStr,
-    AfterValidator(_storable),
+    AfterValidator(storable_text),
     Field(max_length=DESCRIPTION_MAX_LENGTH, description="A note for yourself."),
 ]
 
