@@ -74,6 +74,8 @@ def run_wrk(
         "BENCH_DATA": str(data_file),
         "BENCH_MODE": scenario.mode,
         "BENCH_THINK_MS": str(scenario.think_ms),
+        # wrk gives each thread this many connections (todo.lua spreads their first requests).
+        "BENCH_CONNECTIONS_PER_THREAD": str(scenario.connections // threads),
     }
     command = [
         "wrk",

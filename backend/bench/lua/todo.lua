@@ -151,9 +151,26 @@ else
 end
 
 if think_ms > 0 then
-  -- About one second per person, spread +-20% so connections do not move in lockstep.
+  local low, high = math.floor(think_ms * 0.8), math.floor(think_ms * 1.2)
+  -- wrk calls delay() before a connection's first request too, and connects every connection
+  -- at once: with the think time alone, 1,000 people would all send their first request
+  -- within the same 0.4 s (2.5 times their steady rate) and move in waves for the next ten
+  -- seconds or so. People arrive at random moments: each connection's first wait is drawn
+  -- from the time left until a person's next request at a random instant of their cycle
+  -- (the renewal process's equilibrium: uniform below `low`, then falling linearly to zero
+  -- at `high`), so the load is steady from the first second. The first calls of a thread
+  -- are its connections' first waits (they all connect before any answer can come back).
+  local first_waits = tonumber(os.getenv("BENCH_CONNECTIONS_PER_THREAD") or "0")
+  local share_below_low = low / think_ms
   delay = function()
-    return math.random(math.floor(think_ms * 0.8), math.floor(think_ms * 1.2))
+    if first_waits > 0 then
+      first_waits = first_waits - 1
+      if math.random() < share_below_low then
+        return math.random(0, low)
+      end
+      return math.floor(low + (high - low) * (1 - math.sqrt(math.random())))
+    end
+    return math.random(low, high)
   end
 end
 
