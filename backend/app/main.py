@@ -10,6 +10,7 @@ from app.account.router import router as account_router
 from app.auth.tokens import TokenVerifier
 from app.auth.verifiers import token_verifier_for
 from app.batch.router import router as batch_router
+from app.core.admission import Admission
 from app.core.config import Settings, get_settings
 from app.core.cors import cors_wrapper
 from app.core.database import Database
@@ -83,9 +84,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         deliverer = WebhookDeliverer(database, settings, attempts=delivery_attempts)
         app.state.webhook_deliverer = deliverer
         deliverer.start()
+        admission.start()
         try:
             yield
         finally:
+            admission.stop()
             await deliverer.stop()
             await reminder_firing.stop()
             await housekeeping.stop()
@@ -128,11 +131,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if metrics is not None
         else None
     )
+    admission = Admission(settings.max_expected_wait_ms / 1000, settings.max_concurrent_requests)
+    if metrics is not None:
+        metrics.admission_limit = lambda: admission.limit
     app.add_middleware(
         RequestMiddleware,
         metrics=metrics,
         hsts_max_age_seconds=settings.hsts_max_age_seconds,
-        max_concurrent_requests=settings.max_concurrent_requests,
+        admission=admission,
         wrap_refusals=wrap_cors,
     )
     app.include_router(health_router)

@@ -84,8 +84,7 @@ def app_database_url(database_url: str) -> str:
     return _with_database(pooled, urlsplit(database_url).path.lstrip("/"))
 
 
-@pytest.fixture
-def settings(app_database_url: str, database_url: str) -> Settings:
+def settings_for_tests(app_database_url: str, database_url: str) -> Settings:
     return Settings(
         _env_file=None,
         app_env="test",
@@ -97,7 +96,15 @@ def settings(app_database_url: str, database_url: str) -> Settings:
         # start one when needed.
         webhook_poll_seconds=0,
         reminder_poll_seconds=0,
+        # Concurrent requests are bounded by count only (the overload tests measure the rest):
+        # a rate measured on a test's few requests would say nothing of what the app can do.
+        max_expected_wait_ms=0,
     )
+
+
+@pytest.fixture
+def settings(app_database_url: str, database_url: str) -> Settings:
+    return settings_for_tests(app_database_url, database_url)
 
 
 @pytest.fixture
@@ -130,19 +137,7 @@ async def shared_app(app_database_url: str, database_url: str) -> AsyncIterator[
     request, which costs more than most tests; tests that only talk HTTP share this one
     (through `shared_client`) and still start from a clean database. Its pool is closed
     when the module ends, so tests elsewhere never see its connections."""
-    settings = Settings(
-        _env_file=None,
-        app_env="test",
-        database_url=app_database_url,
-        # LISTEN (live events) goes direct, never through a transaction pooler.
-        database_url_direct=database_url,
-        jwt_secret=TEST_SECRET,
-        # No webhook delivery or reminder firing loop polling the pool: the tests of each
-        # start one when needed.
-        webhook_poll_seconds=0,
-        reminder_poll_seconds=0,
-    )
-    application = create_app(settings)
+    application = create_app(settings_for_tests(app_database_url, database_url))
     async with application.router.lifespan_context(application):
         yield application
 

@@ -92,9 +92,12 @@ class Settings(BaseSettings):
     # request with the same token skips the signature check. 0: verify every request in full.
     jwt_verified_cache_size: Annotated[int, Field(ge=0)] = 10_000
 
-    # Requests one worker handles at once; the next one is refused at once with 503
-    # `overloaded` and Retry-After instead of queueing (health probes and /metrics never are).
-    # 0: no bound. See docs/performance.md for how the default was chosen.
+    # Load shedding (app/core/admission.py): a worker takes at most as many requests at once as
+    # it finishes in this many milliseconds (at the rate of the last second), and at most
+    # MAX_CONCURRENT_REQUESTS; the next one is refused at once with 503 `overloaded` and
+    # Retry-After instead of queueing (health probes and /metrics never are). 0: no such bound.
+    # See docs/performance.md for how the defaults were chosen.
+    max_expected_wait_ms: Annotated[int, Field(ge=0)] = 50
     max_concurrent_requests: Annotated[int, Field(ge=0)] = 128
 
     # Seconds in-flight requests get to finish after SIGTERM; a worker still busy then is

@@ -68,8 +68,8 @@ class Metrics:
 
         self._shed = Counter(
             "http_requests_shed",
-            "Requests refused with 503 `overloaded` because the worker was at "
-            "MAX_CONCURRENT_REQUESTS.",
+            "Requests refused with 503 `overloaded` because the worker was at its "
+            "admission limit (MAX_EXPECTED_WAIT_MS, MAX_CONCURRENT_REQUESTS).",
             registry=owner,
         )
 
@@ -82,8 +82,15 @@ class Metrics:
         self._pool_in_use = pool_gauge("db_pool_in_use", "Connections lent to requests.")
         self._pool_max = pool_gauge("db_pool_max_size", "The pool's configured maximum size.")
         self._streams = pool_gauge("sse_streams", "Open event streams (GET .../events).")
+        self._admission_limit = pool_gauge(
+            "http_requests_admission_limit",
+            "Requests taken at once before the next is refused with 503 `overloaded` "
+            "(MAX_EXPECTED_WAIT_MS, MAX_CONCURRENT_REQUESTS; 0: no bound).",
+        )
         # Set by the app once its event hub exists: how many streams this worker holds.
         self.open_streams: Callable[[], int] = lambda: 0
+        # Set by the app: how many requests this worker takes at once now (None: no bound).
+        self.admission_limit: Callable[[], int | None] = lambda: None
         self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
         self._pool_refreshed_at = 0.0
 
@@ -115,6 +122,7 @@ class Metrics:
 
     def refresh_pool_gauges(self) -> None:
         self._streams.set(self.open_streams())
+        self._admission_limit.set(self.admission_limit() or 0)
         pool = self._pool()
         if pool is None:
             return

@@ -1,8 +1,9 @@
 """The one pure-ASGI middleware every HTTP request passes through, outermost, in one pass:
 
-- load shedding: a worker already handling `MAX_CONCURRENT_REQUESTS` requests answers the next
-  one at once with 503 `overloaded` and `Retry-After`, instead of queueing it behind the others
-  for seconds (health probes and /metrics are never refused);
+- load shedding: a worker holding as many requests as it finishes in `MAX_EXPECTED_WAIT_MS`
+  (app.core.admission), or `MAX_CONCURRENT_REQUESTS`, answers the next one at once with 503
+  `overloaded` and `Retry-After`, instead of queueing it behind the others for seconds (health
+  probes and /metrics are never refused);
 - the request body limit (413 `payload_too_large`, before the body is read whole);
 - the request id (`X-Request-ID`, see app.core.request_id);
 - the security headers (app.core.security_headers);
@@ -20,6 +21,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.core.admission import Admission
 from app.core.body_limit import MAX_BODY_BYTES, BodyTooLarge, too_large
 from app.core.errors import send_error
 from app.core.metrics import METRICS_PATH, Metrics
@@ -52,14 +54,14 @@ class RequestMiddleware:
         *,
         metrics: Metrics | None = None,
         hsts_max_age_seconds: int = 0,
-        max_concurrent_requests: int = 0,
+        admission: Admission | None = None,
         max_body_bytes: int = MAX_BODY_BYTES,
         wrap_refusals: ErrorWrapper | None = None,
     ) -> None:
         self.app = app
         self.metrics = metrics
         self.security_headers = SecurityHeaders(hsts_max_age_seconds)
-        self.max_concurrent_requests = max_concurrent_requests
+        self.admission = admission
         self.max_body_bytes = max_body_bytes
         self.refuse: ASGIApp = wrap_refusals(_send_refusal) if wrap_refusals else _send_refusal
         self.in_flight = 0
@@ -102,9 +104,9 @@ class RequestMiddleware:
                 scope[ERROR_KEY] = (413, "payload_too_large", too_large(limit), None, True)
                 await self.refuse(scope, receive, send_with_headers)
             elif (
-                self.max_concurrent_requests
-                and counted
-                and self.in_flight > self.max_concurrent_requests
+                counted
+                and self.admission is not None
+                and not self.admission.admits(self.in_flight)
                 and path not in NEVER_SHED
             ):
                 if self.metrics is not None:
@@ -116,6 +118,8 @@ class RequestMiddleware:
                 await self.refuse(scope, receive, send_with_headers)
             else:
                 await self.app(scope, _limited(receive, limit), send_with_headers)
+                if counted and self.admission is not None:
+                    self.admission.finished += 1
         finally:
             if counted:
                 self.in_flight -= 1

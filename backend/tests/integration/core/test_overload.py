@@ -1,13 +1,15 @@
-"""Load shedding: a worker at MAX_CONCURRENT_REQUESTS refuses the next request at once with 503
+"""Load shedding: a worker at its admission limit refuses the next request at once with 503
 `overloaded` and Retry-After, changes nothing for it, and counts it in /metrics; health probes
 are never refused."""
 
 import asyncio
+import time
 
 import anyio
 import asyncpg
 import pytest
 
+from app.core.admission import MIN_LIMIT
 from app.core.database import parse_database_url
 from tests.conftest import ClientFactory, auth
 from tests.integration.core.test_metrics import scrape, value
@@ -68,3 +70,24 @@ async def test_requests_beyond_the_bound_are_refused_at_once(
 
     titles = await db.fetch("SELECT title FROM tasks ORDER BY created_at")
     assert [row["title"] for row in titles] == ["first", "second"]
+
+
+async def test_a_worker_takes_as_many_requests_as_it_finishes_in_the_expected_wait(
+    client_with: ClientFactory,
+) -> None:
+    """The limit follows the rate at which the worker finishes requests (app.core.admission):
+    over a second's worth of ticks, at least a hundred requests a second here, so that with an
+    expected wait of a second the limit rises well above its floor; /metrics shows it."""
+    async with client_with(max_expected_wait_ms=1000, max_concurrent_requests=0) as client:
+        assert value(await scrape(client), "http_requests_admission_limit") == MIN_LIMIT
+        started = time.monotonic()
+        finished = 0
+        while time.monotonic() - started < 1.0:
+            assert (await client.get("/healthz")).status_code == 200
+            finished += 1
+            # In-process, /healthz never waits on I/O: let the worker's timer run.
+            await asyncio.sleep(0)
+        limit = value(await scrape(client), "http_requests_admission_limit")
+        assert finished >= 100  # the rate the limit is made of
+        # About a second's worth at the rate measured (over the ticks of the last second).
+        assert MIN_LIMIT < limit < finished * 1.5
