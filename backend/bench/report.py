@@ -104,9 +104,9 @@ def _ratio(value: float, reference: float) -> str:
 
 
 def _cpu_ms(measured: "Measured", name: str, *, database: bool = False) -> float:
-    """What a request costs the app's CPU (or the database's), in ms, whatever else ran:
-    robust when the machine is shared."""
-    rps = measured.results[name].rps
+    """What an answered request costs the app's CPU (or the database's), in ms, whatever else
+    ran: robust when the machine is shared. Refused requests cost CPU too, and count for none."""
+    rps = measured.results[name].ok_rps
     cores = (measured.db_cpu if database else measured.app_cpu)[name]
     return 1000 * cores / rps if rps else float("inf")
 
@@ -115,7 +115,7 @@ def _rows(product: "Measured", ceiling: "Measured", floor: "Measured") -> list[s
     rows = [
         "| scenario | app | answered req/s | of offered | p50 ms | p90 ms | p99 ms "
         "| p99 of 2xx ms | max ms | non-2xx | socket errors | worker RSS peak "
-        "| CPU cores app / DB / wrk / other | app CPU ms per request | req/s vs ceiling "
+        "| CPU cores app / DB / wrk / other | app CPU ms per answered request | req/s vs ceiling "
         "| p99 vs ceiling |",
         "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
     ]

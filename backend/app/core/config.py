@@ -97,7 +97,7 @@ class Settings(BaseSettings):
     # MAX_CONCURRENT_REQUESTS; the next one is refused at once with 503 `overloaded` and
     # Retry-After instead of queueing (health probes and /metrics never are). 0: no such bound.
     # See docs/performance.md for how the defaults were chosen.
-    max_expected_wait_ms: Annotated[int, Field(ge=0)] = 50
+    max_expected_wait_ms: Annotated[int, Field(ge=0)] = 100
     max_concurrent_requests: Annotated[int, Field(ge=0)] = 128
 
     # Seconds in-flight requests get to finish after SIGTERM; a worker still busy then is
