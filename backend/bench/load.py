@@ -10,6 +10,8 @@ from pathlib import Path
 import psutil
 
 SCRIPT = Path(__file__).resolve().parent / "lua" / "todo.lua"
+# The users-N scenarios of the mix run this many times the scenario duration (bench/run.py).
+PEOPLE_DURATION_FACTOR = 3
 
 
 @dataclass(frozen=True)
@@ -20,6 +22,8 @@ class Scenario:
     think_ms: int  # 0 = closed loop
     # False: the outbox's triggers are disabled for the run (bench/database.py OUTBOX_TRIGGERS).
     outbox: bool = True
+    # Runs this many times the scenario duration (the people scenarios: see bench/run.py).
+    duration_factor: int = 1
 
     @property
     def offered_per_second(self) -> float | None:

@@ -18,7 +18,7 @@ from app.core.database import parse_database_url
 from app.tasks import service
 from app.tasks.listing import ListQuery, list_statement
 from bench.database import Scale
-from bench.load import Result, Scenario
+from bench.load import PEOPLE_DURATION_FACTOR, Result, Scenario
 
 if TYPE_CHECKING:
     from bench.run import Measured
@@ -320,7 +320,8 @@ def markdown(
         f"- Served by `python -m app.serve` (APP_ENV=production) with {context.workers} workers "
         f"(product: {product.workers} processes, ceiling: {ceiling.workers}); at most "
         f"{pool} pooled connections per worker.",
-        f"- Data: {context.scale.label}; {context.duration_s} s per scenario after a warm-up; "
+        f"- Data: {context.scale.label}; {context.duration_s} s per scenario after a warm-up "
+        f"({context.duration_s * PEOPLE_DURATION_FACTOR} s for the users-N of the mix); "
         f"users scenarios think {context.think_ms} ms (+-20%) between requests.",
         "",
         "### Results",

@@ -6,17 +6,21 @@ worker counts the requests it finishes and, ten times a second, sets its limit t
 finishes in `MAX_EXPECTED_WAIT_MS`: a request beyond the limit would wait longer than that, so
 the request middleware refuses it at once (503 `overloaded`). A fast machine, or cheap requests,
 get a higher limit; a slow one a lower one, so the answered requests' latency stays near the
-bound whatever the machine. `MAX_CONCURRENT_REQUESTS` caps the limit (a worker's memory grows
-with the requests it holds); `MIN_LIMIT` keeps a quiet worker, whose rate says nothing of what
-it could do, from refusing a burst.
+bound whatever the machine.
+
+The rate is the higher of the last 0.2 s's and the last second's: it follows a worker going
+from quiet to busy within two ticks, and a short pause (a slow query, a garbage collection)
+does not lower the limit. `MIN_LIMIT` keeps a quiet worker, whose rate says nothing of what it
+could do, from refusing a burst; `MAX_CONCURRENT_REQUESTS` caps the limit (a worker's memory
+grows with the requests it holds).
 """
 
 import asyncio
 from collections import deque
 
-MIN_LIMIT = 32
+MIN_LIMIT = 64
 TICK_SECONDS = 0.1
-WINDOW_TICKS = 10  # the rate is measured over the last second
+SHORT_TICKS, WINDOW_TICKS = 2, 10  # the rates over the last 0.2 s and the last second
 
 
 class Admission:
@@ -48,12 +52,17 @@ class Admission:
         return limit if self.cap is None else min(limit, self.cap)
 
     def update(self) -> None:
-        """Sets the limit from the requests finished since the oldest of the last ticks."""
+        """Sets the limit from the requests finished in the last ticks."""
         if not self.max_wait:
             return
-        self._counts.append(self.finished)
-        seconds = (len(self._counts) - 1) * TICK_SECONDS
-        per_second = (self._counts[-1] - self._counts[0]) / seconds
+        counts = self._counts
+        counts.append(self.finished)
+        ticks = len(counts) - 1
+        short = min(SHORT_TICKS, ticks)
+        per_second = max(
+            (counts[-1] - counts[-1 - short]) / (short * TICK_SECONDS),
+            (counts[-1] - counts[0]) / (ticks * TICK_SECONDS),
+        )
         self.limit = self._bounded(max(MIN_LIMIT, int(per_second * self.max_wait)))
 
     def _tick(self) -> None:

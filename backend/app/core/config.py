@@ -93,7 +93,7 @@ class Settings(BaseSettings):
     jwt_verified_cache_size: Annotated[int, Field(ge=0)] = 10_000
 
     # Load shedding (app/core/admission.py): a worker takes at most as many requests at once as
-    # it finishes in this many milliseconds (at the rate of the last second), and at most
+    # it finishes in this many milliseconds (at its recent rate), and at most
     # MAX_CONCURRENT_REQUESTS; the next one is refused at once with 503 `overloaded` and
     # Retry-After instead of queueing (health probes and /metrics never are). 0: no such bound.
     # See docs/performance.md for how the defaults were chosen.
