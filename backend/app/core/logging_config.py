@@ -3,6 +3,8 @@ request being handled. Called by the app factory, so every server worker process
 imports the app itself) logs the same way; the server's own lines use the same format
 (`server_log_config`)."""
 
+import asyncio
+import contextlib
 import logging
 import sys
 from datetime import UTC, datetime
@@ -21,15 +23,50 @@ APP_LOGGER = "app"
 
 
 class StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
-    """Writes to whatever `sys.stderr` is when a line is logged (as `logging.lastResort`
-    does), never to a stream that was replaced and closed since (test runners do that)."""
+    """Writes to whatever `sys.stderr` is when a line is written (as `logging.lastResort`
+    does), never to a stream that was replaced and closed since (test runners do that).
+
+    Lines logged on a running event loop are written together once the loop has run the
+    callbacks ready with them: one write per pass of the loop rather than one per line. A
+    write per request line was a tenth of a busy worker's CPU (docs/performance.md). Lines
+    logged elsewhere (start-up, other threads) are written at once, after any pending ones,
+    and `logging.shutdown` writes what is pending at exit."""
 
     def __init__(self) -> None:
         super().__init__(sys.stderr)
+        self._pending: list[str] = []
 
     def emit(self, record: logging.LogRecord) -> None:
-        self.stream = sys.stderr
-        super().emit(record)
+        # Called with the handler's lock held (logging.Handler.handle).
+        try:
+            line = self.format(record)
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:
+                loop = None
+            if loop is None:
+                self._pending.append(line)
+                self.flush()
+                return
+            if not self._pending:
+                loop.call_soon(self._flush_pending)
+            self._pending.append(line)
+        except Exception:
+            self.handleError(record)
+
+    def _flush_pending(self) -> None:
+        # A stderr that cannot be written to cannot report it either; raising here would only
+        # make the event loop log the failure through this handler again.
+        with contextlib.suppress(Exception):
+            self.flush()
+
+    def flush(self) -> None:
+        with self.lock:  # type: ignore[union-attr]
+            self.stream = sys.stderr
+            if self._pending:
+                lines, self._pending = self._pending, []
+                self.stream.write("\n".join(lines) + "\n")
+            self.stream.flush()
 
 
 class RequestIdFilter(logging.Filter):
@@ -73,6 +110,9 @@ class JsonLineFormatter(logging.Formatter):
         return orjson.dumps(line, default=str).decode()
 
 
+_STDERR = (sys.stderr, sys.__stderr__)
+
+
 def make_formatter(log_format: str) -> logging.Formatter:
     if log_format == "json":
         return JsonLineFormatter()
@@ -91,6 +131,12 @@ def configure_logging(settings: Settings) -> None:
     # The level is set on our loggers only: other libraries keep their own (quieter) levels.
     logging.getLogger(APP_LOGGER).setLevel(level)
     root = logging.getLogger()
+    for handler in list(root.handlers):
+        # A plain handler on stderr (`logging.basicConfig`'s, which `python -m app.serve`
+        # installs before forking its workers) becomes ours, which writes in batches.
+        if type(handler) is logging.StreamHandler and handler.stream in _STDERR:
+            root.removeHandler(handler)
+            root.addHandler(StderrHandler())
     stream_handlers = [
         h for h in root.handlers if type(h) in (logging.StreamHandler, StderrHandler)
     ]
