@@ -206,6 +206,17 @@ def _targets(
                 and share >= PEOPLE_ANSWERED,
             )
         )
+        floor_people = floor.results.get("users-1000")
+        if floor_people is not None:
+            targets.append(
+                (
+                    "users-1000, framework floor (reference): p99 against the ceiling's",
+                    f"p99 {_ms(floor_people.p99_ms)} ms "
+                    f"({_ratio(floor_people.p99_ms, raw_people.p99_ms)}x), "
+                    f"{floor_people.errors} errors",
+                    None,
+                )
+            )
     crowd = product.results.get("users-2000")
     if crowd is not None:
         others = {code: n for code, n in crowd.statuses.items() if code[0] != "2" and code != "503"}
