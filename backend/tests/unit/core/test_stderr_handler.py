@@ -26,16 +26,12 @@ class Stream:
         pass
 
 
-@pytest.fixture
-def stream(monkeypatch: pytest.MonkeyPatch) -> Stream:
-    """The stream the tests' lines go to (set in the test itself: pytest sets `sys.stderr`
-    again between a test's fixtures and its body)."""
-    fake = Stream()
-    return fake
-
-
-def use(stream: Stream, monkeypatch: pytest.MonkeyPatch) -> None:
+def stderr_of_the_test(monkeypatch: pytest.MonkeyPatch) -> Stream:
+    """A stream in place of `sys.stderr`, installed by the test itself: pytest sets
+    `sys.stderr` again between a test's fixtures and its body."""
+    stream = Stream()
     monkeypatch.setattr(sys, "stderr", stream)
+    return stream
 
 
 def handler_logger(name: str) -> tuple[logging.Logger, StderrHandler]:
@@ -48,10 +44,8 @@ def handler_logger(name: str) -> tuple[logging.Logger, StderrHandler]:
     return logger, handler
 
 
-def test_lines_logged_on_a_loop_are_written_once_per_pass(
-    stream: Stream, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    use(stream, monkeypatch)
+def test_lines_logged_on_a_loop_are_written_once_per_pass(monkeypatch: pytest.MonkeyPatch) -> None:
+    stream = stderr_of_the_test(monkeypatch)
     logger, _ = handler_logger("test.stderr.loop")
 
     async def log_three() -> None:
@@ -70,9 +64,9 @@ def test_lines_logged_on_a_loop_are_written_once_per_pass(
 
 
 def test_lines_logged_off_the_loop_are_written_at_once_after_pending_ones(
-    stream: Stream, monkeypatch: pytest.MonkeyPatch
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    use(stream, monkeypatch)
+    stream = stderr_of_the_test(monkeypatch)
     logger, _ = handler_logger("test.stderr.direct")
     logger.info("no loop")
     assert stream.writes == ["no loop\n"]
@@ -90,8 +84,8 @@ def test_lines_logged_off_the_loop_are_written_at_once_after_pending_ones(
     assert stream.writes == ["no loop\n", "pending\nfrom a thread\n"]
 
 
-def test_a_flush_writes_what_is_pending(stream: Stream, monkeypatch: pytest.MonkeyPatch) -> None:
-    use(stream, monkeypatch)
+def test_a_flush_writes_what_is_pending(monkeypatch: pytest.MonkeyPatch) -> None:
+    stream = stderr_of_the_test(monkeypatch)
     logger, handler = handler_logger("test.stderr.shutdown")
 
     async def last_words() -> None:
