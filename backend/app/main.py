@@ -14,6 +14,7 @@ from app.core.admission import Admission
 from app.core.config import Settings, get_settings
 from app.core.cors import cors_wrapper
 from app.core.database import Database
+from app.core.direct_routes import DirectDispatch
 from app.core.embedded import database_url_for
 from app.core.errors import install_error_handlers
 from app.core.housekeeping import Housekeeping, NamedJob
@@ -111,6 +112,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     install_method_not_allowed_handler(app)
     app.state.rate_limiter = UserRateLimiter.from_settings(settings)
+    # Innermost, in front of the router: the directly resolved task routes skip it.
+    app.add_middleware(DirectDispatch, router=app.router, exception_handlers=app.exception_handlers)
     # CORS (when configured) inside the request middleware, which logs, times and adds the
     # security headers to every response, preflights included, and whose own refusals (413,
     # 503) go through CORS too.

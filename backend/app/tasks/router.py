@@ -5,7 +5,7 @@ from fastapi import APIRouter, Body, Response, status
 
 from app.auth.dependencies import CurrentUserId
 from app.core.database import DatabaseDep
-from app.core.direct_routes import DirectRoute, resolved_directly
+from app.core.direct_routes import resolved_directly
 from app.core.errors import ErrorBody
 from app.core.json_response import JSONBytesResponse
 from app.idempotency.dependencies import IDEMPOTENCY_KEY_PARAMETER, REPLAYED_HEADER, IdempotencyDep
@@ -85,7 +85,6 @@ router = APIRouter(
     prefix="/api/v1/{user_id}/tasks",
     tags=["tasks"],
     responses=COMMON_ERRORS,
-    route_class=DirectRoute,
 )
 
 
