@@ -8,8 +8,17 @@ from app.core.database import Database, Queries
 # user costs no write. Bounded: a forgotten user is simply upserted again (a no-op).
 _known: LRUCache[str, str | None] = LRUCache(maxsize=20_000)
 
+# Writes nothing, and takes no row lock, when the row is already as the claims say: ON
+# CONFLICT DO UPDATE locks the row it finds even when its WHERE is false, which makes the
+# transaction a writing one, whose commit waits for the WAL to reach the disk. That was a
+# flush per user on each worker's first request of that user, all at once after a restart.
 _UPSERT_USER = """
-INSERT INTO users (id, email) VALUES ($1, $2)
+INSERT INTO users (id, email)
+SELECT $1::text, $2::text
+WHERE NOT EXISTS (
+    SELECT FROM users
+    WHERE id = $1::text AND ($2::text IS NULL OR email IS NOT DISTINCT FROM $2::text)
+)
 ON CONFLICT (id) DO UPDATE SET email = EXCLUDED.email
 WHERE EXCLUDED.email IS NOT NULL AND users.email IS DISTINCT FROM EXCLUDED.email
 """

@@ -9,6 +9,7 @@ import asyncpg
 import httpx
 import pytest
 
+from app.users.service import forget_user
 from tests.conftest import auth
 
 pytestmark = pytest.mark.anyio
@@ -98,6 +99,18 @@ async def test_later_requests_write_nothing_to_users(
     unchanged = ("id", "email", "created_at")
     assert {k: after_insert[k] for k in unchanged} == {k: first[k] for k in unchanged}
     assert after_insert["change_seq"] == first["change_seq"] + 1
+
+
+@pytest.mark.parametrize("email", [None, "alice@example.com"], ids=["no-email", "same-email"])
+async def test_a_stored_user_new_to_the_worker_is_neither_written_nor_locked(
+    client: httpx.AsyncClient, db: asyncpg.Connection, email: str | None
+) -> None:
+    # As after a restart: the row is there, the worker's memory of it is not.
+    await client.get("/api/v1/alice/tasks", headers=auth(email="alice@example.com"))
+    first = await user_row(db, "alice")
+    forget_user("alice")
+    assert (await client.get("/api/v1/alice/tasks", headers=auth(email=email))).status_code == 200
+    assert await user_row(db, "alice") == first
 
 
 async def test_twenty_simultaneous_first_requests_make_one_user(
